@@ -1,0 +1,104 @@
+// Package api holds the JSON types of the management API under /api. They are the contract between
+// the Go backend and the UI: the TypeScript types in frontend/src/api/types.gen.ts are generated from
+// this package (make generate), never written by hand.
+package api
+
+import "time"
+
+// Shell names the way the running process presents its UI.
+type Shell string
+
+const (
+	ShellDesktop Shell = "desktop"
+	ShellServer  Shell = "server"
+)
+
+// Info describes the running instance: what the UI needs to tell the user how to connect.
+type Info struct {
+	Version    string      `json:"version"`
+	Shell      Shell       `json:"shell"`
+	Gateway    GatewayInfo `json:"gateway"`
+	DataDir    string      `json:"dataDir"`
+	ConfigFile string      `json:"configFile,omitempty"`
+	StartedAt  time.Time   `json:"startedAt"`
+}
+
+// GatewayInfo is what a client application pastes into its SDK.
+type GatewayInfo struct {
+	// BaseURL is the OpenAI-compatible base URL, e.g. http://127.0.0.1:8787/v1.
+	BaseURL string `json:"baseURL"`
+	// AnthropicBaseURL is the base URL for Anthropic SDK clients.
+	AnthropicBaseURL string `json:"anthropicBaseURL"`
+	// Key is the gateway key clients send as "Authorization: Bearer <key>".
+	Key string `json:"key"`
+	// KeySource tells where the key came from: generated on first run, the config file, a flag or the environment.
+	KeySource KeySource `json:"keySource"`
+}
+
+// KeySource says where a secret came from.
+type KeySource string
+
+const (
+	KeyGenerated KeySource = "generated"
+	KeyConfig    KeySource = "config"
+	KeyFlag      KeySource = "flag"
+	KeyEnv       KeySource = "env"
+)
+
+// ErrorResponse is the error body of every /api and /v1 endpoint (OpenAI's error shape).
+type ErrorResponse struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody carries a human-readable message and machine-readable type and code.
+type ErrorBody struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code,omitempty"`
+}
+
+// EventType is the SSE "event:" field of /api/events.
+type EventType string
+
+const (
+	// EventHello is the first event of every stream; its data is a Hello.
+	EventHello EventType = "hello"
+	// EventReset tells a reconnecting client that events were missed: refetch what is shown.
+	EventReset EventType = "reset"
+	// EventServerStats carries a ServerStats sample.
+	EventServerStats EventType = "server.stats"
+)
+
+// Hello opens every event stream.
+type Hello struct {
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// ServerStats is a periodic sample of the process, sent as EventServerStats.
+type ServerStats struct {
+	Time          time.Time `json:"time"`
+	UptimeSeconds float64   `json:"uptimeSeconds"`
+	// RSSBytes is the resident set size of the process (0 where the platform does not report it).
+	RSSBytes   uint64 `json:"rssBytes"`
+	HeapBytes  uint64 `json:"heapBytes"`
+	Goroutines int    `json:"goroutines"`
+	// EventClients is the number of open /api/events streams.
+	EventClients int `json:"eventClients"`
+	// EventsEvicted counts event streams closed because the client fell too far behind.
+	EventsEvicted uint64 `json:"eventsEvicted"`
+}
+
+// Enums lists the values of every string enum above, so the generated TypeScript has union types.
+func Enums() map[any][]string {
+	return map[any][]string{
+		Shell(""):     {string(ShellDesktop), string(ShellServer)},
+		KeySource(""): {string(KeyGenerated), string(KeyConfig), string(KeyFlag), string(KeyEnv)},
+		EventType(""): {string(EventHello), string(EventReset), string(EventServerStats)},
+	}
+}
+
+// Types lists every type the UI uses; the generator emits one TypeScript type for each.
+func Types() []any {
+	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType("")}
+}

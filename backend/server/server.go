@@ -1,0 +1,184 @@
+// Package server owns the one http.Handler of OpenTracy: the gateway under /v1 and /anthropic, the
+// management API under /api, live events at /api/events, /healthz and the embedded UI. The headless
+// shell serves it on a TCP listener; the desktop shell also mounts it in the Wails AssetServer.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"opentracy/backend/api"
+	"opentracy/backend/config"
+	"opentracy/backend/events"
+)
+
+// Options are what a Server is built from.
+type Options struct {
+	Config  config.Config
+	Secrets config.Secrets
+	// UI is the built frontend (frontend/dist); it must contain index.html to show the app.
+	UI      fs.FS
+	Shell   api.Shell
+	Version string
+	Logger  *slog.Logger
+	// StatsInterval is how often server.stats events are published (default 2 s).
+	StatsInterval time.Duration
+}
+
+// Server is one running instance: listener, handler and background publishers.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	hub       *events.Hub
+	startedAt time.Time
+
+	gatewayKey     config.Secret
+	gatewayKeyFrom api.KeySource
+
+	allowed atomic.Pointer[map[string]bool] // Host header values accepted; set by Start
+
+	mu       sync.Mutex
+	addr     string // set by Start
+	httpSrv  *http.Server
+	stop     context.CancelFunc
+	bg       sync.WaitGroup
+	serveErr chan error
+}
+
+// New builds a server; nothing listens until Start.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StatsInterval <= 0 {
+		opts.StatsInterval = 2 * time.Second
+	}
+	s := &Server{
+		opts:           opts,
+		log:            opts.Logger.With(LogKeySubsystem, "server"),
+		hub:            events.NewHub(events.Options{}),
+		startedAt:      time.Now(),
+		gatewayKey:     opts.Secrets.GatewayKey,
+		gatewayKeyFrom: api.KeyGenerated,
+	}
+	if opts.Config.GatewayKey != "" {
+		s.gatewayKey = opts.Config.GatewayKey
+		s.gatewayKeyFrom = api.KeySource(opts.Config.GatewayKeySource)
+	}
+	return s
+}
+
+// LogKeySubsystem names the component a log line comes from.
+const LogKeySubsystem = "subsystem"
+
+// Hub is where feature packages publish live events.
+func (s *Server) Hub() *events.Hub { return s.hub }
+
+// Start listens on the configured address and serves in the background until Shutdown.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.opts.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another OpenTracy running? pick another with --addr)", s.opts.Config.Addr, err)
+	}
+	addr := ln.Addr().String()
+	allowed := allowedHosts(s.opts.Config, addr)
+	s.allowed.Store(&allowed)
+
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: streamed completions and /api/events stay open as long as they need.
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return bgCtx },
+	}
+
+	s.mu.Lock()
+	s.addr, s.httpSrv, s.stop = addr, srv, stop
+	s.serveErr = make(chan error, 1)
+	s.mu.Unlock()
+
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.publishStats(bgCtx)
+	}()
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+	if !s.opts.Config.IsLoopback() {
+		s.log.Warn("listening beyond this machine: anyone who can reach this address and has the gateway key can use your provider keys", "addr", addr)
+	}
+	s.log.Info("listening", "addr", addr, "shell", s.opts.Shell)
+	return nil
+}
+
+// Addr is the bound address (host:port), known after Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// URLs are the addresses a user needs, known after Start.
+type URLs struct {
+	// UI opens the app in a browser and logs it in (it carries the UI token).
+	UI string
+	// Gateway is the OpenAI-compatible base URL.
+	Gateway string
+	// Anthropic is the Anthropic-compatible base URL.
+	Anthropic string
+}
+
+// URLs returns the user-facing URLs of the started server.
+func (s *Server) URLs() URLs {
+	base := "http://" + s.Addr()
+	return URLs{
+		UI:        base + "/?" + tokenParam + "=" + s.opts.Secrets.UIToken.Reveal(),
+		Gateway:   base + "/v1",
+		Anthropic: base + "/anthropic",
+	}
+}
+
+// GatewayKey returns the key clients must send.
+func (s *Server) GatewayKey() config.Secret { return s.gatewayKey }
+
+// Done is closed with the serve error (nil after a clean Shutdown) when the listener stops.
+func (s *Server) Done() <-chan error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serveErr
+}
+
+// Shutdown stops accepting requests, ends event streams, and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv, stop := s.httpSrv, s.stop
+	s.mu.Unlock()
+	// Event streams never go idle on their own: end them first so Shutdown does not wait on them.
+	s.hub.Close()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	stop()
+	s.bg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+// Command opentracy is the OpenTracy desktop app. With no sub-command it opens the window (or,
+// without a display, serves headless); `serve` runs headless; `version` prints the version.
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"opentracy/app"
+	"opentracy/backend/api"
+	"opentracy/backend/buildinfo"
+	"opentracy/backend/config"
+	"opentracy/backend/server"
+)
+
+//go:embed all:frontend/dist
+var frontendDist embed.FS
+
+//go:embed build/appicon.png
+var appIcon []byte
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `OpenTracy: a local LLM gateway that traces every request and distils cheaper models from them.
+
+Usage:
+  opentracy [flags]          open the desktop window (serves headless when there is no display)
+  opentracy serve [flags]    serve the gateway, API and UI headless
+  opentracy version          print the version
+
+Flags:
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := ""
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "opentracy", buildinfo.Version())
+		return 0
+	case "", "serve":
+	case "help":
+		args = []string{"-h"}
+	default:
+		fmt.Fprintf(stderr, "opentracy: unknown command %q (want serve or version; see opentracy -h)\n", cmd)
+		return 2
+	}
+
+	fset := flag.NewFlagSet("opentracy", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	var flags config.Flags
+	fset.StringVar(&flags.ConfigFile, "config", "", "YAML config file (default $"+config.EnvConfig+" or $XDG_CONFIG_HOME/opentracy/config.yaml)")
+	fset.StringVar(&flags.Addr, "addr", "", "listen address (default "+config.DefaultAddr+"; env "+config.EnvAddr+")")
+	fset.StringVar(&flags.DataDir, "data-dir", "", "data directory (default $XDG_DATA_HOME/opentracy; env "+config.EnvDataDir+")")
+	fset.StringVar(&flags.GatewayKey, "gateway-key", "", "gateway key clients must send (default: generated on first run; env "+config.EnvGatewayKey+")")
+	fset.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error (env "+config.EnvLogLevel+")")
+	fset.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "opentracy: unexpected argument %q\n", fset.Arg(0))
+		return 2
+	}
+
+	cfg, err := config.Load(flags, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(stderr, "opentracy:", err)
+		return 1
+	}
+	level, _ := config.ParseLogLevel(cfg.LogLevel) // validated by Load
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	desktop := cmd == ""
+	if desktop && !app.DisplayAvailable() {
+		fmt.Fprintln(stdout, "No display found (DISPLAY and WAYLAND_DISPLAY are unset): falling back to `opentracy serve`.")
+		desktop = false
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := start(ctx, cfg, desktop, log, stdout); err != nil {
+		log.Error("exiting", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func start(ctx context.Context, cfg config.Config, desktop bool, log *slog.Logger, stdout io.Writer) error {
+	if err := config.PrepareDataDir(cfg.DataDir, log); err != nil {
+		return err
+	}
+	secrets, err := config.LoadSecrets(cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	ui, err := fs.Sub(frontendDist, "frontend/dist")
+	if err != nil {
+		return fmt.Errorf("embedded UI: %w", err)
+	}
+	shell := api.ShellServer
+	if desktop {
+		shell = api.ShellDesktop
+	}
+	srv := server.New(server.Options{
+		Config: cfg, Secrets: secrets, UI: ui, Shell: shell, Version: buildinfo.Version(), Logger: log,
+	})
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	}()
+
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	urls := srv.URLs()
+	fmt.Fprintf(stdout, "OpenTracy %s serving (%s)\n  UI:           %s\n  Gateway URL:  %s\n  Gateway key:  %s\n  Data dir:     %s\n",
+		buildinfo.Version(), map[bool]string{true: "desktop", false: "headless"}[desktop], urls.UI, urls.Gateway, srv.GatewayKey().Reveal(), cfg.DataDir)
+	if desktop {
+		return app.Run(ctx, app.Options{Handler: srv.DesktopHandler(), DataDir: cfg.DataDir, Icon: appIcon, Logger: log})
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "reason", context.Cause(ctx))
+		return nil
+	case err := <-srv.Done():
+		return err
+	}
+}
