@@ -30,7 +30,10 @@ var frontendDist embed.FS
 var appIcon []byte
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 const usage = `OpenTracy: a local LLM gateway that traces every request and distils cheaper models from them.
@@ -43,7 +46,8 @@ Usage:
 Flags:
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run executes one command line and returns the exit status; ctx ends the server.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := ""
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -97,8 +101,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		desktop = false
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := start(ctx, cfg, desktop, log, stdout); err != nil {
 		log.Error("exiting", "err", err)
 		return 1

@@ -67,8 +67,8 @@ func TestLoadPrecedence(t *testing.T) {
 				AllowedHosts: []string{"tracy.local:9000"}, File: file, GatewayKeySource: "flag"},
 		},
 		{
-			name:  "config file from the environment",
-			env:   map[string]string{"HOME": "/h", EnvConfig: file},
+			name: "config file from the environment",
+			env:  map[string]string{"HOME": "/h", EnvConfig: file},
 			want: Config{Addr: "127.0.0.1:9000", DataDir: "/h/from-file", LogLevel: "warn", GatewayKey: "from-the-config-file",
 				AllowedHosts: []string{"tracy.local:9000"}, File: file, GatewayKeySource: "config"},
 		},
