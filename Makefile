@@ -1,0 +1,147 @@
+# OpenTracy: `make run` and `make test` work on a fresh Debian 12 machine (as root, or with sudo).
+# Every target installs what it needs first (see `deps`); `make help` lists them.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+MAKEFLAGS += --no-builtin-rules
+
+GO       ?= go
+NPM      ?= npm
+# A release tag vX.Y.Z gives X.Y.Z; otherwise 0.1.0-dev+<commit>.
+VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$${v\#v}" \
+	|| echo "0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+LDFLAGS  := -X opentracy/backend/buildinfo.version=$(VERSION)
+ARGS     ?=
+
+BIN          := build/bin/opentracy
+SELFTEST_BIN := build/bin/opentracy-selftest
+WAILS        := bin/wails
+NFPM         := bin/nfpm
+NFPM_VERSION := v2.45.2
+WAILS_LOG    := build/wails-build.log
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Build tools: GTK/WebKit for the window; Xvfb, ImageMagick and xdotool for the desktop smoke test;
+# Chromium for the browser end-to-end test.
+APT_PACKAGES := build-essential pkg-config libgtk-3-dev libwebkit2gtk-4.0-dev \
+	xvfb xauth imagemagick xdotool chromium
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -path './tools/*') go.mod go.sum
+UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
+	frontend/vite.config.ts $(wildcard frontend/tsconfig*.json) frontend/package-lock.json
+
+.PHONY: help deps deps-apt deps-toolchain deps-go deps-npm build ui run serve test vet go-test ui-test \
+	generate generate-check e2e e2e-browser e2e-desktop bench package clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+## ---- dependencies -------------------------------------------------------------------------------
+
+deps: deps-toolchain deps-apt deps-go deps-npm $(WAILS) ## install what is missing (idempotent)
+
+deps-toolchain:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer is required (https://go.dev/doc/install)"; exit 1; }
+	@command -v node >/dev/null || { echo "Node.js 20.19 or newer is required"; exit 1; }
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+		|| { echo "Node.js 20.19 or newer is required (found $$(node --version))"; exit 1; }
+
+deps-apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing$$missing"; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+deps-go:
+	@$(GO) mod download
+	@$(GO) -C tools mod download
+
+deps-npm: frontend/node_modules/.installed
+
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && $(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The Wails CLI comes from its own module (tools/go.mod): its pinned x/tools does not build on Go 1.25+.
+$(WAILS): tools/go.mod tools/go.sum
+	$(GO) -C tools build -o ../$(WAILS) github.com/wailsapp/wails/v2/cmd/wails
+
+$(NFPM):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+## ---- build ---------------------------------------------------------------------------------------
+
+ui: frontend/dist/index.html ## build the frontend into frontend/dist
+
+frontend/dist/index.html: $(UI_SOURCES) | deps-npm
+	cd frontend && $(NPM) run --silent build
+
+build: deps $(BIN) ## build the desktop app (build/bin/opentracy)
+
+$(BIN): $(GO_SOURCES) frontend/dist/index.html build/appicon.png wails.json | $(WAILS)
+	$(WAILS) build -s -m -skipbindings -ldflags "$(LDFLAGS)" -o opentracy >$(WAILS_LOG) 2>&1 \
+		|| { cat $(WAILS_LOG); exit 1; }
+	@echo "built $@ ($(VERSION))"
+
+# Same binary plus the self-test hook the desktop smoke test drives (never in release builds).
+$(SELFTEST_BIN): $(GO_SOURCES) frontend/dist/index.html build/appicon.png wails.json | $(WAILS)
+	$(WAILS) build -s -m -skipbindings -tags selftest -ldflags "$(LDFLAGS)" -o opentracy-selftest >$(WAILS_LOG) 2>&1 \
+		|| { cat $(WAILS_LOG); exit 1; }
+
+run: build ## build and start the app (window; headless server without a display). ARGS="--addr ..." passes flags
+	$(BIN) $(ARGS)
+
+serve: build ## build and start headless: gateway, API and UI on 127.0.0.1:8787
+	$(BIN) serve $(ARGS)
+
+## ---- generated code ------------------------------------------------------------------------------
+
+generate: deps-npm ## regenerate frontend/src/api/types.gen.ts from the Go API types
+	$(GO) run ./backend/api/internal/schemagen > frontend/src/api/schema.json
+	cd frontend && $(NPM) run --silent generate:types
+
+generate-check: generate
+	@git diff --exit-code -- frontend/src/api/ \
+		|| { echo "frontend/src/api is stale: run 'make generate' and commit the result"; exit 1; }
+
+## ---- tests ---------------------------------------------------------------------------------------
+
+test: deps generate-check vet go-test ui-test e2e ## everything: vet, Go tests (race), Vitest, browser and desktop end-to-end
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		[ -z "$$unformatted" ] || { echo "gofmt needed: $$unformatted"; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags selftest ./app
+
+go-test:
+	$(GO) test -race -count=1 ./...
+
+ui-test: deps-npm
+	cd frontend && $(NPM) run --silent typecheck && $(NPM) test
+
+e2e: e2e-browser e2e-desktop ## browser test against `opentracy serve` and desktop smoke test under Xvfb
+
+e2e-browser: build
+	cd frontend && OPENTRACY_BIN=$(CURDIR)/$(BIN) $(NPM) run --silent e2e
+
+e2e-desktop: deps $(SELFTEST_BIN)
+	scripts/desktop-smoke.sh $(SELFTEST_BIN)
+
+bench: deps ## run the Go benchmarks and print their numbers
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+## ---- packaging -----------------------------------------------------------------------------------
+
+package: build $(NFPM) ## build a .deb into build/package/
+	@mkdir -p build/package
+	VERSION=$(VERSION) $(NFPM) package --config build/nfpm.yaml --packager deb --target build/package/
+
+clean: ## remove build outputs
+	rm -rf bin build/bin build/shots build/package $(WAILS_LOG) frontend/node_modules
+	find frontend/dist -mindepth 1 -not -name .gitkeep -delete

@@ -1,0 +1,31 @@
+import { Card, Stack, ThemeIcon, Title } from '@mantine/core';
+import type { Icon } from '@tabler/icons-react';
+import { useId, type ReactNode } from 'react';
+
+interface EmptyStateProps {
+  icon: Icon;
+  title: string;
+  /** What to do first; paragraphs and code, centred under the title. */
+  children: ReactNode;
+  action?: ReactNode;
+}
+
+export function EmptyState({ icon: IconComponent, title, children, action }: EmptyStateProps) {
+  const titleId = useId();
+  return (
+    <Card component="section" aria-labelledby={titleId} withBorder padding="xl">
+      <Stack align="center" ta="center" gap="sm" py="lg">
+        <ThemeIcon size={56} radius="xl" variant="light">
+          <IconComponent size={30} stroke={1.5} aria-hidden />
+        </ThemeIcon>
+        <Title order={2} size="h3" id={titleId}>
+          {title}
+        </Title>
+        <Stack gap="xs" align="center" maw={620} c="dimmed">
+          {children}
+        </Stack>
+        {action}
+      </Stack>
+    </Card>
+  );
+}

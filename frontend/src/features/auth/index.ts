@@ -1,0 +1,1 @@
+export { TokenRequiredPage } from './TokenRequiredPage';

@@ -1,0 +1,26 @@
+import { Button, Text } from '@mantine/core';
+import { IconFlask } from '@tabler/icons-react';
+import { Link } from 'react-router-dom';
+import { EmptyState } from '../../components/EmptyState';
+import { Page } from '../../components/Page';
+
+export function DistillPage() {
+  return (
+    <Page title="Distill" description="Train a small local student model from a dataset.">
+      <EmptyState
+        icon={IconFlask}
+        title="Distillation needs a dataset first"
+        action={
+          <Button component={Link} to="/datasets" variant="light">
+            Go to Datasets
+          </Button>
+        }
+      >
+        <Text>
+          Pick a dataset and OpenTracy trains a small student model that runs on this machine, learning from the
+          responses your current models gave. Build a dataset from your clusters, then come back here to start a run.
+        </Text>
+      </EmptyState>
+    </Page>
+  );
+}

@@ -1,0 +1,1 @@
+export { DistillPage } from './DistillPage';

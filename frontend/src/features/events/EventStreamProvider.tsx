@@ -1,0 +1,39 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { createContext, useContext, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { EVENTS_URL } from '../../api/client';
+import { createEventStream, type EventSourceLike, type EventStream } from './eventStream';
+
+export type ConnectEvents = (url: string) => EventSourceLike;
+
+const openEventSource: ConnectEvents = (url) => new EventSource(url);
+
+const EventStreamContext = createContext<EventStream | null>(null);
+
+interface EventStreamProviderProps {
+  /** Injectable because jsdom has no EventSource. */
+  connect?: ConnectEvents;
+  children: ReactNode;
+}
+
+export function EventStreamProvider({ connect = openEventSource, children }: EventStreamProviderProps) {
+  const queryClient = useQueryClient();
+  const [stream] = useState(() =>
+    // `reset` means the server dropped events we never saw, so cached data may be stale.
+    createEventStream(() => connect(EVENTS_URL), () => void queryClient.invalidateQueries()),
+  );
+  return <EventStreamContext.Provider value={stream}>{children}</EventStreamContext.Provider>;
+}
+
+function useLiveSnapshot() {
+  const stream = useContext(EventStreamContext);
+  if (!stream) throw new Error('useLiveSnapshot must be used inside <EventStreamProvider>');
+  return useSyncExternalStore(stream.subscribe, stream.getSnapshot);
+}
+
+export function useConnectionStatus() {
+  return useLiveSnapshot().status;
+}
+
+export function useServerStats() {
+  return useLiveSnapshot().stats;
+}

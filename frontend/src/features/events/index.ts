@@ -1,0 +1,5 @@
+export { ConnectionIndicator } from './ConnectionIndicator';
+export { EventStreamProvider, useServerStats } from './EventStreamProvider';
+export type { ConnectEvents } from './EventStreamProvider';
+export { STATS_HISTORY } from './eventStream';
+export type { EventSourceLike } from './eventStream';
