@@ -55,7 +55,7 @@ type testServer struct {
 	logs *syncBuffer
 }
 
-func startServer(t *testing.T, mutate ...func(*Options)) *testServer {
+func startServer(t testing.TB, mutate ...func(*Options)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	opts := Options{

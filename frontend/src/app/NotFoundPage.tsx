@@ -1,6 +1,5 @@
-import { Button, Text } from '@mantine/core';
+import { Text } from '@mantine/core';
 import { IconMapPinOff } from '@tabler/icons-react';
-import { Link } from 'react-router-dom';
 import { EmptyState } from '../components/EmptyState';
 import { Page } from '../components/Page';
 
@@ -10,11 +9,7 @@ export function NotFoundPage() {
       <EmptyState
         icon={IconMapPinOff}
         title="There is nothing at this address"
-        action={
-          <Button component={Link} to="/" variant="light">
-            Go to Overview
-          </Button>
-        }
+        next={{ label: 'Go to Overview', to: '/' }}
       >
         <Text>Pick a screen from the sidebar.</Text>
       </EmptyState>

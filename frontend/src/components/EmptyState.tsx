@@ -1,16 +1,18 @@
-import { Card, Stack, ThemeIcon, Title } from '@mantine/core';
+import { Button, Card, Stack, ThemeIcon, Title } from '@mantine/core';
 import type { Icon } from '@tabler/icons-react';
 import { useId, type ReactNode } from 'react';
+import { Link } from 'react-router-dom';
 
 interface EmptyStateProps {
   icon: Icon;
   title: string;
   /** What to do first; paragraphs and code, centred under the title. */
   children: ReactNode;
-  action?: ReactNode;
+  /** The screen to go to next. */
+  next?: { label: string; to: string };
 }
 
-export function EmptyState({ icon: IconComponent, title, children, action }: EmptyStateProps) {
+export function EmptyState({ icon: IconComponent, title, children, next }: EmptyStateProps) {
   const titleId = useId();
   return (
     <Card component="section" aria-labelledby={titleId} withBorder padding="xl">
@@ -24,7 +26,11 @@ export function EmptyState({ icon: IconComponent, title, children, action }: Emp
         <Stack gap="xs" align="center" maw={620} c="dimmed">
           {children}
         </Stack>
-        {action}
+        {next ? (
+          <Button component={Link} to={next.to} variant="light">
+            {next.label}
+          </Button>
+        ) : null}
       </Stack>
     </Card>
   );

@@ -1,6 +1,5 @@
-import { Button, Text } from '@mantine/core';
+import { Text } from '@mantine/core';
 import { IconChartDots3 } from '@tabler/icons-react';
-import { Link } from 'react-router-dom';
 import { EmptyState } from '../../components/EmptyState';
 import { Page } from '../../components/Page';
 
@@ -10,11 +9,7 @@ export function ClustersPage() {
       <EmptyState
         icon={IconChartDots3}
         title="Clusters appear once you have traces"
-        action={
-          <Button component={Link} to="/traces" variant="light">
-            Go to Traces
-          </Button>
-        }
+        next={{ label: 'Go to Traces', to: '/traces' }}
       >
         <Text>
           OpenTracy groups requests that ask for the same kind of work, such as “summarise a support ticket” or

@@ -1,6 +1,5 @@
-import { Button, Text } from '@mantine/core';
+import { Text } from '@mantine/core';
 import { IconDatabase } from '@tabler/icons-react';
-import { Link } from 'react-router-dom';
 import { EmptyState } from '../../components/EmptyState';
 import { Page } from '../../components/Page';
 
@@ -10,11 +9,7 @@ export function DatasetsPage() {
       <EmptyState
         icon={IconDatabase}
         title="No datasets yet — drag clusters here"
-        action={
-          <Button component={Link} to="/clusters" variant="light">
-            Go to Clusters
-          </Button>
-        }
+        next={{ label: 'Go to Clusters', to: '/clusters' }}
       >
         <Text>
           A dataset is built from clusters: once your traces have formed clusters, drag the ones your app should

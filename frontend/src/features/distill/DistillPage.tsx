@@ -1,6 +1,5 @@
-import { Button, Text } from '@mantine/core';
+import { Text } from '@mantine/core';
 import { IconFlask } from '@tabler/icons-react';
-import { Link } from 'react-router-dom';
 import { EmptyState } from '../../components/EmptyState';
 import { Page } from '../../components/Page';
 
@@ -10,11 +9,7 @@ export function DistillPage() {
       <EmptyState
         icon={IconFlask}
         title="Distillation needs a dataset first"
-        action={
-          <Button component={Link} to="/datasets" variant="light">
-            Go to Datasets
-          </Button>
-        }
+        next={{ label: 'Go to Datasets', to: '/datasets' }}
       >
         <Text>
           Pick a dataset and OpenTracy trains a small student model that runs on this machine, learning from the

@@ -1,6 +1,5 @@
-import { Button, Code, Text } from '@mantine/core';
+import { Code, Text } from '@mantine/core';
 import { IconTimeline } from '@tabler/icons-react';
-import { Link } from 'react-router-dom';
 import { EmptyState } from '../../components/EmptyState';
 import { Page } from '../../components/Page';
 import { QueryResult } from '../../components/QueryResult';
@@ -13,11 +12,7 @@ export function TracesPage() {
       <EmptyState
         icon={IconTimeline}
         title="No traces yet — point your OpenAI client at the gateway"
-        action={
-          <Button component={Link} to="/" variant="light">
-            Show connection snippets
-          </Button>
-        }
+        next={{ label: 'Show connection snippets', to: '/' }}
       >
         <Text>Set your client&apos;s base URL to</Text>
         <QueryResult query={info} what="the gateway URL">
