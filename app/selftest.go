@@ -16,8 +16,9 @@ import (
 // selfTestEvent carries the page's report back to Go.
 const selfTestEvent = "opentracy:selftest"
 
-// selfTestJS waits for the app frame and the connection card (which needs an authenticated
-// /api/info through the AssetServer) and for a live event from /api/events, then reports.
+// selfTestJS waits for the app frame, the connection card (which needs an authenticated /api/info
+// through the AssetServer), a hello on a fresh /api/events stream and the UI's own live-connection
+// indicator, then reports.
 const selfTestJS = `(async () => {
   const report = (r) => window.runtime.EventsEmit(%q, JSON.stringify(r));
   const deadline = Date.now() + 30000;
@@ -32,8 +33,10 @@ const selfTestJS = `(async () => {
       const t = setTimeout(() => { es.close(); resolve(false); }, 10000);
       es.addEventListener('hello', () => { clearTimeout(t); es.close(); resolve(true); });
     });
+    const indicator = await until(() => { const e = document.querySelector('[role="status"][aria-label^="Server connection"]'); return e && e.getAttribute('aria-label').endsWith('Live') ? e.getAttribute('aria-label') : null; })
+      || (document.querySelector('[role="status"][aria-label^="Server connection"]') || {getAttribute: () => 'missing'}).getAttribute('aria-label');
     const links = nav ? Array.from(nav.querySelectorAll('a')).map(a => a.textContent.trim()) : [];
-    report({ok: !!nav && !!baseURL && hello, title: document.title, links, baseURL, events: hello});
+    report({ok: !!nav && !!baseURL && hello && /Live$/.test(indicator), title: document.title, links, baseURL, events: hello, indicator});
   } catch (e) { report({ok: false, error: String(e)}); }
 })();`
 

@@ -45,6 +45,7 @@ if ! node -e '
 	for (const l of want) if (!(r.links || []).includes(l)) problems.push("missing nav link " + l);
 	if (!/^http:\/\/127\.0\.0\.1:\d+\/v1$/.test(r.baseURL || "")) problems.push("gateway URL not shown: " + r.baseURL);
 	if (!r.events) problems.push("no live event from /api/events through the AssetServer");
+	if (r.indicator !== "Server connection: Live") problems.push("the UI event stream is not live: " + r.indicator);
 	if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
 ' "$json"; then
 	echo "0 passed, 1 failed"

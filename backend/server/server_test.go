@@ -529,3 +529,40 @@ func TestStartReportsBusyPort(t *testing.T) {
 		t.Fatalf("err = %v, want advice to pick another --addr", err)
 	}
 }
+
+// pipeWriter is a ResponseWriter without http.Flusher that writes straight through, like the
+// desktop AssetServer's writer.
+type pipeWriter struct {
+	header http.Header
+	w      *io.PipeWriter
+}
+
+func (p *pipeWriter) Header() http.Header         { return p.header }
+func (p *pipeWriter) WriteHeader(int)             {}
+func (p *pipeWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
+
+func TestEventsStreamThroughWriterWithoutFlusher(t *testing.T) {
+	ts := startServer(t)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req := httptest.NewRequestWithContext(ctx, "GET", "/api/events", nil)
+		ts.DesktopHandler().ServeHTTP(&pipeWriter{header: http.Header{}, w: pw}, req)
+		pw.Close()
+	}()
+	r := &sseReader{t: t, br: bufio.NewReader(pr)}
+	if ev := r.next(); ev.event != "hello" {
+		t.Fatalf("first event %+v", ev)
+	}
+	if _, err := ts.Hub().Publish("trace.created", 1); err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.nextOf("trace.created"); ev.data != "1" {
+		t.Errorf("event after hello = %+v: the stream must stay open without a Flusher", ev)
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	<-done
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -104,11 +105,16 @@ func writeEvent(bw *bufio.Writer, id uint64, eventType string, data []byte) {
 	bw.WriteString("\n\n")
 }
 
+// flush sends what is buffered. A writer that cannot flush (the desktop AssetServer's) writes
+// straight through to the webview, so that is no reason to end the stream.
 func flush(bw *bufio.Writer, rc *http.ResponseController) error {
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	return rc.Flush()
+	if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 // publishStats sends a server.stats sample while anyone is listening.
