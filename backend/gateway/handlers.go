@@ -1,0 +1,257 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"opentracy/backend/providers"
+	"opentracy/backend/traces"
+)
+
+// endpoint describes one OpenAI route the gateway understands.
+type endpoint struct {
+	name      string // the trace's Endpoint
+	inputPath string // where the request's input lives (messages, input, prompt)
+	// send calls the provider; observer reads the answer into the trace.
+	send        func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error)
+	newObserver func() observer
+}
+
+func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	g.handle(w, r, endpoint{
+		name: "chat.completions", inputPath: "messages", newObserver: newChatObserver,
+		send: func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error) {
+			return p.Chat(ctx, req)
+		},
+	})
+}
+
+func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) {
+	g.handle(w, r, endpoint{
+		name: "embeddings", inputPath: "input",
+		newObserver: func() observer { return &bodyObserver{} }, // vectors are not worth keeping
+		send: func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error) {
+			e, ok := p.(providers.Embedder)
+			if !ok {
+				return nil, unsupported(p, "embeddings")
+			}
+			return e.Embed(ctx, req)
+		},
+	})
+}
+
+// passthrough forwards OpenAI endpoints the gateway routes and traces but does not interpret.
+func (g *Gateway) passthrough(path, name, inputPath, outputPath string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g.handle(w, r, endpoint{
+			name: name, inputPath: inputPath,
+			newObserver: func() observer { return &bodyObserver{outputPath: outputPath} },
+			send: func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error) {
+				f, ok := p.(providers.Passthrough)
+				if !ok {
+					return nil, unsupported(p, name)
+				}
+				return f.Forward(ctx, path, req)
+			},
+		})
+	}
+}
+
+func unsupported(p providers.Provider, what string) error {
+	return &providers.Error{Provider: p.Name(), Status: http.StatusNotFound,
+		Body: providers.ErrorBody(fmt.Sprintf("provider %s does not serve %s", p.Name(), what), "invalid_request_error", "unsupported_endpoint")}
+}
+
+// handle parses, routes and serves one request, and records its trace whatever happens.
+func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
+	tr := &traces.Trace{
+		ID: newTraceID(), StartedAt: g.now().UTC(), Endpoint: ep.name,
+		UserAgent: r.UserAgent(), Attempts: []traces.Attempt{},
+	}
+	defer g.finishTrace(tr)
+	w.Header().Set(HeaderTraceID, tr.ID)
+	fail := func(status int, errType, code, msg string) {
+		writeError(w, status, errType, code, msg)
+		tr.Status, tr.Error = status, msg
+	}
+
+	body, status, err := g.readBody(w, r)
+	if err != nil {
+		code := "invalid_json"
+		if status == http.StatusRequestEntityTooLarge {
+			code = "request_too_large"
+		}
+		fail(status, "invalid_request_error", code, err.Error())
+		return
+	}
+	model := gjson.GetBytes(body, "model")
+	tr.RequestedModel = model.String()
+	tr.Stream = gjson.GetBytes(body, "stream").Bool()
+	tr.User = gjson.GetBytes(body, "user").String()
+	if in := gjson.GetBytes(body, ep.inputPath); in.Exists() {
+		tr.Input = json.RawMessage(in.Raw)
+	}
+	if tools := gjson.GetBytes(body, "tools"); tools.Exists() {
+		tr.Tools = json.RawMessage(tools.Raw)
+	}
+	if tr.Metadata, err = metadata(r, body); err != nil {
+		fail(http.StatusBadRequest, "invalid_request_error", "invalid_metadata", err.Error())
+		return
+	}
+	if model.Type != gjson.String || model.String() == "" {
+		fail(http.StatusBadRequest, "invalid_request_error", "missing_model", "you must provide a model parameter (a string)")
+		return
+	}
+	p, err := g.route(model.String())
+	if err != nil {
+		fail(http.StatusNotFound, "invalid_request_error", "model_not_found", err.Error())
+		return
+	}
+	tr.Alias = p.alias
+
+	c := &call{body: body, stream: tr.Stream, header: r.Header, send: ep.send, newObserver: ep.newObserver}
+	if c.stream && ep.name != "responses" && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
+		// Usage is what prices the request: ask for it, and keep the extra chunk from the client.
+		if c.body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
+			fail(http.StatusBadRequest, "invalid_request_error", "invalid_json", "stream_options: "+err.Error())
+			return
+		}
+		c.stripUsage = true
+	}
+	g.serve(w, r, p, c, tr)
+}
+
+// readBody reads a bounded JSON body; the error's status is 413 or 400 and its message says why.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body is larger than %d MiB (the gateway's max_body_bytes)", g.opts.MaxBodyBytes>>20)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
+	}
+	if len(body) == 0 {
+		return nil, http.StatusBadRequest, errors.New("request body is empty: send a JSON object")
+	}
+	if !gjson.ValidBytes(body) {
+		var raw json.RawMessage
+		err := json.Unmarshal(body, &raw)
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, http.StatusBadRequest, fmt.Errorf("request body is not valid JSON: %s (at byte %d)", syn.Error(), syn.Offset)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("request body is not valid JSON: %v", err)
+	}
+	if !gjson.ParseBytes(body).IsObject() {
+		return nil, http.StatusBadRequest, errors.New("request body must be a JSON object")
+	}
+	return body, 0, nil
+}
+
+// metadata merges the body's "metadata" object with the X-OpenTracy-Metadata header (which wins).
+// Non-string values are kept as their JSON text.
+func metadata(r *http.Request, body []byte) (map[string]string, error) {
+	var out map[string]string
+	add := func(obj gjson.Result) {
+		obj.ForEach(func(k, v gjson.Result) bool {
+			if out == nil {
+				out = map[string]string{}
+			}
+			if v.Type == gjson.String {
+				out[k.String()] = v.String()
+			} else {
+				out[k.String()] = v.Raw
+			}
+			return true
+		})
+	}
+	if m := gjson.GetBytes(body, "metadata"); m.IsObject() {
+		add(m)
+	}
+	if h := r.Header.Get(HeaderMetadata); h != "" {
+		m := gjson.Parse(h)
+		if !gjson.Valid(h) || !m.IsObject() {
+			return nil, fmt.Errorf("%s must be a JSON object, like {\"feature\":\"search\"}", HeaderMetadata)
+		}
+		add(m)
+	}
+	return out, nil
+}
+
+func (g *Gateway) finishTrace(tr *traces.Trace) {
+	tr.LatencyMillis = millis(g.now().Sub(tr.StartedAt))
+	if tr.Usage != (traces.Usage{}) {
+		tr.CostUSD = g.opts.Cost(tr.Provider, tr.Model, tr.Usage)
+	}
+	g.opts.Sink.Record(tr)
+}
+
+// newTraceID returns a UUIDv7: unique and ordered by time, so ids sort like traces do.
+func newTraceID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+type modelList struct {
+	Object string      `json:"object"`
+	Data   []modelItem `json:"data"`
+}
+
+type modelItem struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// listModels answers OpenAI's GET /v1/models with aliases and every configured model.
+func (g *Gateway) listModels(w http.ResponseWriter, _ *http.Request) {
+	list := modelList{Object: "list", Data: []modelItem{}}
+	if g.opts.Aliases != nil {
+		for _, a := range g.opts.Aliases.List() {
+			list.Data = append(list.Data, modelItem{ID: a.Name, Object: "model", OwnedBy: "opentracy-alias"})
+		}
+	}
+	var configured []modelItem
+	for model, provs := range g.opts.Models {
+		for _, p := range provs {
+			configured = append(configured, modelItem{ID: p + "/" + model, Object: "model", OwnedBy: p})
+		}
+	}
+	sort.Slice(configured, func(i, j int) bool { return configured[i].ID < configured[j].ID })
+	list.Data = append(list.Data, configured...)
+	writeJSON(w, http.StatusOK, list)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "", "encode response: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}
+
+func errorJSON(msg, errType, code string) []byte { return providers.ErrorBody(msg, errType, code) }
+
+// writeError sends a gateway-side error in OpenAI's shape.
+func writeError(w http.ResponseWriter, status int, errType, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(errorJSON(msg, errType, code))
+}

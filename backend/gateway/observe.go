@@ -1,0 +1,216 @@
+package gateway
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"opentracy/backend/traces"
+)
+
+// observer reads what the upstream answered into the trace: every streamed event, or the whole body.
+type observer interface {
+	// event sees one streamed event's data and says whether to forward it to the client.
+	event(data []byte, stripUsage bool) (forward bool)
+	whole(body []byte)
+	finish(tr *traces.Trace)
+}
+
+// usageFrom reads an OpenAI usage object (chat, completions, embeddings) or a Responses API one.
+func usageFrom(u gjson.Result) traces.Usage {
+	if !u.Exists() || u.Type == gjson.Null {
+		return traces.Usage{}
+	}
+	if in := u.Get("input_tokens"); in.Exists() { // Responses API
+		return traces.Usage{
+			PromptTokens:     int(in.Int()),
+			CompletionTokens: int(u.Get("output_tokens").Int()),
+			CachedTokens:     int(u.Get("input_tokens_details.cached_tokens").Int()),
+			ReasoningTokens:  int(u.Get("output_tokens_details.reasoning_tokens").Int()),
+		}
+	}
+	return traces.Usage{
+		PromptTokens:     int(u.Get("prompt_tokens").Int()),
+		CompletionTokens: int(u.Get("completion_tokens").Int()),
+		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+		CacheWriteTokens: int(u.Get("prompt_tokens_details.cache_creation_tokens").Int()),
+		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
+	}
+}
+
+// chatObserver rebuilds chat completion choices from a whole body or from streamed deltas.
+type chatObserver struct {
+	usage   traces.Usage
+	choices map[int64]*choiceAcc
+	raw     json.RawMessage // the whole body's choices, when not streamed
+}
+
+type choiceAcc struct {
+	content, reasoning strings.Builder
+	role, finish       string
+	toolCalls          map[int64]*toolCallAcc
+	refusal            strings.Builder
+}
+
+type toolCallAcc struct {
+	id, typ, name string
+	args          strings.Builder
+}
+
+func newChatObserver() observer { return &chatObserver{choices: map[int64]*choiceAcc{}} }
+
+func (o *chatObserver) whole(body []byte) {
+	o.usage = usageFrom(gjson.GetBytes(body, "usage"))
+	if c := gjson.GetBytes(body, "choices"); c.IsArray() {
+		o.raw = json.RawMessage(c.Raw)
+	}
+}
+
+func (o *chatObserver) event(data []byte, stripUsage bool) bool {
+	if !gjson.ValidBytes(data) {
+		return true // not ours to judge: forwarded as is
+	}
+	chunk := gjson.ParseBytes(data)
+	choices := chunk.Get("choices")
+	if u := chunk.Get("usage"); u.Exists() && u.Type != gjson.Null {
+		o.usage = usageFrom(u)
+		if stripUsage && len(choices.Array()) == 0 {
+			return false // the usage chunk the gateway asked for on its own behalf
+		}
+	}
+	choices.ForEach(func(_, c gjson.Result) bool {
+		idx := c.Get("index").Int()
+		acc := o.choices[idx]
+		if acc == nil {
+			acc = &choiceAcc{toolCalls: map[int64]*toolCallAcc{}}
+			o.choices[idx] = acc
+		}
+		d := c.Get("delta")
+		if r := d.Get("role"); r.Exists() {
+			acc.role = r.String()
+		}
+		acc.content.WriteString(d.Get("content").String())
+		acc.reasoning.WriteString(d.Get("reasoning_content").String())
+		acc.refusal.WriteString(d.Get("refusal").String())
+		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			ti := tc.Get("index").Int()
+			t := acc.toolCalls[ti]
+			if t == nil {
+				t = &toolCallAcc{typ: "function"}
+				acc.toolCalls[ti] = t
+			}
+			if v := tc.Get("id"); v.Exists() {
+				t.id = v.String()
+			}
+			if v := tc.Get("type"); v.Exists() {
+				t.typ = v.String()
+			}
+			if v := tc.Get("function.name"); v.Exists() {
+				t.name += v.String()
+			}
+			t.args.WriteString(tc.Get("function.arguments").String())
+			return true
+		})
+		if f := c.Get("finish_reason"); f.Exists() && f.Type != gjson.Null {
+			acc.finish = f.String()
+		}
+		return true
+	})
+	return true
+}
+
+// Wire shapes of a rebuilt choice, as a non-streamed response would carry it.
+type (
+	wireChoice struct {
+		Index        int64       `json:"index"`
+		Message      wireMessage `json:"message"`
+		FinishReason string      `json:"finish_reason,omitempty"`
+	}
+	wireMessage struct {
+		Role             string         `json:"role"`
+		Content          string         `json:"content"`
+		ReasoningContent string         `json:"reasoning_content,omitempty"`
+		Refusal          string         `json:"refusal,omitempty"`
+		ToolCalls        []wireToolCall `json:"tool_calls,omitempty"`
+	}
+	wireToolCall struct {
+		ID       string       `json:"id"`
+		Type     string       `json:"type"`
+		Function wireFunction `json:"function"`
+	}
+	wireFunction struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	}
+)
+
+func (o *chatObserver) finish(tr *traces.Trace) {
+	tr.Usage = o.usage
+	if o.raw == nil && len(o.choices) > 0 {
+		choices := make([]wireChoice, 0, len(o.choices))
+		for idx, acc := range o.choices {
+			msg := wireMessage{Role: acc.role, Content: acc.content.String(), ReasoningContent: acc.reasoning.String(), Refusal: acc.refusal.String()}
+			if msg.Role == "" {
+				msg.Role = "assistant"
+			}
+			for ti := int64(0); ti < int64(len(acc.toolCalls)); ti++ {
+				if t, ok := acc.toolCalls[ti]; ok {
+					msg.ToolCalls = append(msg.ToolCalls, wireToolCall{ID: t.id, Type: t.typ, Function: wireFunction{Name: t.name, Arguments: t.args.String()}})
+				}
+			}
+			choices = append(choices, wireChoice{Index: idx, Message: msg, FinishReason: acc.finish})
+		}
+		sort.Slice(choices, func(i, j int) bool { return choices[i].Index < choices[j].Index })
+		o.raw, _ = json.Marshal(choices)
+	}
+	if o.raw != nil {
+		tr.Output = o.raw
+		first := gjson.GetBytes(o.raw, "0")
+		tr.FinishReason = first.Get("finish_reason").String()
+		if tc := first.Get("message.tool_calls"); tc.IsArray() {
+			tr.ToolCalls = json.RawMessage(tc.Raw)
+		}
+	}
+}
+
+// bodyObserver records the usage (and the output at outputPath) of endpoints the gateway does not
+// rebuild: embeddings, legacy completions, the Responses API.
+type bodyObserver struct {
+	outputPath string
+	usage      traces.Usage
+	output     json.RawMessage
+}
+
+func (o *bodyObserver) whole(body []byte) {
+	o.usage = usageFrom(gjson.GetBytes(body, "usage"))
+	if o.outputPath != "" {
+		if out := gjson.GetBytes(body, o.outputPath); out.Exists() {
+			o.output = json.RawMessage(out.Raw)
+		}
+	}
+}
+
+func (o *bodyObserver) event(data []byte, stripUsage bool) bool {
+	if !gjson.ValidBytes(data) {
+		return true
+	}
+	ev := gjson.ParseBytes(data)
+	if r := ev.Get("response"); r.Exists() && ev.Get("type").String() == "response.completed" {
+		o.whole([]byte(r.Raw)) // the Responses API repeats the whole response at the end
+		return true
+	}
+	if u := ev.Get("usage"); u.Exists() && u.Type != gjson.Null {
+		o.usage = usageFrom(u)
+		if stripUsage && len(ev.Get("choices").Array()) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *bodyObserver) finish(tr *traces.Trace) {
+	tr.Usage = o.usage
+	tr.Output = o.output
+}
