@@ -124,9 +124,12 @@ func start(ctx context.Context, cfg config.Config, desktop bool, log *slog.Logge
 	if desktop {
 		shell = api.ShellDesktop
 	}
-	srv := server.New(server.Options{
-		Config: cfg, Secrets: secrets, UI: ui, Shell: shell, Version: buildinfo.Version(), Logger: log,
+	srv, err := server.New(server.Options{
+		Config: cfg, Secrets: secrets, UI: ui, Shell: shell, Version: buildinfo.Version(), Logger: log, Env: os.LookupEnv,
 	})
+	if err != nil {
+		return err
+	}
 	defer func() {
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()

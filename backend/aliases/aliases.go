@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"opentracy/backend/config"
+	"opentracy/backend/atomicfile"
 )
 
 // Strategies.
@@ -306,7 +306,7 @@ func (r *Registry) save() error {
 	if err != nil {
 		return fmt.Errorf("encode aliases: %w", err)
 	}
-	if err := config.WriteFileAtomic(r.path, data, config.SecretMode); err != nil {
+	if err := atomicfile.Write(r.path, data, 0o600); err != nil {
 		return fmt.Errorf("save aliases: %w", err)
 	}
 	return nil

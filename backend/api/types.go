@@ -92,13 +92,82 @@ type ServerStats struct {
 // Enums lists the values of every string enum above, so the generated TypeScript has union types.
 func Enums() map[any][]string {
 	return map[any][]string{
-		Shell(""):     {string(ShellDesktop), string(ShellServer)},
-		KeySource(""): {string(KeyGenerated), string(KeyConfig), string(KeyFlag), string(KeyEnv)},
-		EventType(""): {string(EventHello), string(EventReset), string(EventServerStats)},
+		Shell(""):         {string(ShellDesktop), string(ShellServer)},
+		KeySource(""):     {string(KeyGenerated), string(KeyConfig), string(KeyFlag), string(KeyEnv)},
+		EventType(""):     {string(EventHello), string(EventReset), string(EventServerStats)},
+		AliasStrategy(""): {string(StrategyFallback), string(StrategyWeighted)},
 	}
 }
 
 // Types lists every type the UI uses; the generator emits one TypeScript type for each.
 func Types() []any {
-	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType("")}
+	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType(""),
+		Provider{}, ProviderCheck{}, Alias{}, AliasChange{}, RollbackRequest{}}
+}
+
+// Provider is one configured upstream, as the Providers screen shows it. Keys are never sent:
+// only whether one is set and where it comes from.
+type Provider struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	BaseURL string   `json:"baseURL"`
+	KeySet  bool     `json:"keySet"`
+	KeyFrom string   `json:"keyFrom"`
+	Models  []string `json:"models"`
+	// Source is where the provider was configured: the config file or the environment.
+	Source string        `json:"source"`
+	Stats  ProviderStats `json:"stats"`
+}
+
+// ProviderStats summarise recent upstream attempts.
+type ProviderStats struct {
+	Attempts      uint64  `json:"attempts"`
+	Failures      uint64  `json:"failures"`
+	P50Millis     float64 `json:"p50Millis"`
+	P95Millis     float64 `json:"p95Millis"`
+	SuccessRate float64 `json:"successRate"`
+}
+
+// ProviderCheck is the result of testing a provider's connection.
+type ProviderCheck struct {
+	OK            bool    `json:"ok"`
+	LatencyMillis float64 `json:"latencyMillis"`
+	Message       string  `json:"message"`
+}
+
+// Alias routes a name apps call (model="smart") to target models.
+type Alias struct {
+	Name     string        `json:"name"`
+	Strategy AliasStrategy `json:"strategy"`
+	Targets  []AliasTarget `json:"targets"`
+}
+
+// AliasStrategy is fallback (targets in order) or weighted (a canary split).
+type AliasStrategy string
+
+const (
+	StrategyFallback AliasStrategy = "fallback"
+	StrategyWeighted AliasStrategy = "weighted"
+)
+
+// AliasTarget is a model an alias points to.
+type AliasTarget struct {
+	Model  string `json:"model"`
+	Weight int    `json:"weight,omitempty"`
+}
+
+// AliasChange is one entry of an alias's history; Alias is absent for a deletion.
+type AliasChange struct {
+	Version int       `json:"version"`
+	Name    string    `json:"name"`
+	Alias   *Alias    `json:"alias,omitempty"`
+	At      time.Time `json:"at"`
+	By      string    `json:"by"`
+	Action  string    `json:"action"`
+	From    int       `json:"from,omitempty"`
+}
+
+// RollbackRequest restores an alias to a version of its history.
+type RollbackRequest struct {
+	Version int `json:"version"`
 }

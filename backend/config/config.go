@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"opentracy/backend/pricing"
 )
 
 // DefaultAddr is loopback only: nothing outside this machine reaches the gateway unless asked to.
@@ -41,6 +43,15 @@ type Config struct {
 	// AllowedHosts are extra Host header values accepted besides the listen address and its
 	// loopback names, e.g. a name under which a reverse proxy reaches this instance.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Providers are the upstream APIs. When none is configured, every provider whose usual key
+	// variable is set (OPENAI_API_KEY, ANTHROPIC_API_KEY, …) is used with its defaults.
+	Providers []Provider `yaml:"providers"`
+	// Aliases map a name apps call to target models; run-time edits in the UI take precedence.
+	Aliases map[string]Alias `yaml:"aliases"`
+	// Prices override the built-in price table, keyed by "provider/model" or "model".
+	Prices map[string]pricing.Price `yaml:"prices"`
+	// Gateway tunes retries, timeouts and limits.
+	Gateway Gateway `yaml:"gateway"`
 
 	// File is the config file that was read, if any.
 	File string `yaml:"-"`
@@ -138,6 +149,23 @@ func (c *Config) validate() error {
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return err
+	}
+	names := map[string]bool{}
+	for i, p := range c.Providers {
+		if p.Type == "" {
+			return fmt.Errorf("providers[%d]: give a type (openai, anthropic, groq, ollama, …)", i)
+		}
+		name := p.Name
+		if name == "" {
+			name = p.Type
+		}
+		if strings.Contains(name, "/") {
+			return fmt.Errorf("provider %q: a name cannot contain '/'", name)
+		}
+		if names[name] {
+			return fmt.Errorf("provider %q is configured twice: give one of them another name", name)
+		}
+		names[name] = true
 	}
 	if c.GatewayKey != "" && len(c.GatewayKey) < 16 {
 		return fmt.Errorf("gateway key from %s is too short: use at least 16 characters", c.GatewayKeySource)

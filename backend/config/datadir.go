@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"opentracy/backend/atomicfile"
 )
 
 // Modes of what the data dir holds: only the user who runs OpenTracy may read traces or keys.
@@ -75,38 +77,12 @@ func LoadSecrets(dir string, log *slog.Logger) (Secrets, error) {
 		if err != nil {
 			return Secrets{}, fmt.Errorf("encode secrets: %w", err)
 		}
-		if err := WriteFileAtomic(path, append(data, '\n'), SecretMode); err != nil {
+		if err := atomicfile.Write(path, append(data, '\n'), SecretMode); err != nil {
 			return Secrets{}, fmt.Errorf("save secrets: %w", err)
 		}
 		log.Info("generated secrets", "file", path)
 	}
 	return Secrets{GatewayKey: Secret(f.GatewayKey), UIToken: Secret(f.UIToken)}, nil
-}
-
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and renames it over path, so
-// a crash leaves either the old file or the new one, never half of one.
-func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // tighten removes permission bits beyond want, warning because someone loosened them.

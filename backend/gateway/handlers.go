@@ -24,11 +24,14 @@ type endpoint struct {
 	// send calls the provider; observer reads the answer into the trace.
 	send        func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error)
 	newObserver func() observer
+	wire        wireFormat
+	// usageOption: the request may carry stream_options.include_usage (OpenAI chat and completions).
+	usageOption bool
 }
 
 func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	g.handle(w, r, endpoint{
-		name: "chat.completions", inputPath: "messages", newObserver: newChatObserver,
+		name: "chat.completions", inputPath: "messages", newObserver: newChatObserver, usageOption: true,
 		send: func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error) {
 			return p.Chat(ctx, req)
 		},
@@ -53,7 +56,7 @@ func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) passthrough(path, name, inputPath, outputPath string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		g.handle(w, r, endpoint{
-			name: name, inputPath: inputPath,
+			name: name, inputPath: inputPath, usageOption: name == "completions",
 			newObserver: func() observer { return &bodyObserver{outputPath: outputPath} },
 			send: func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error) {
 				f, ok := p.(providers.Passthrough)
@@ -80,7 +83,9 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	defer g.finishTrace(tr)
 	w.Header().Set(HeaderTraceID, tr.ID)
 	fail := func(status int, errType, code, msg string) {
-		writeError(w, status, errType, code, msg)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(ep.wire.errorBody(status, errorJSON(msg, errType, code)))
 		tr.Status, tr.Error = status, msg
 	}
 
@@ -97,6 +102,9 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	tr.RequestedModel = model.String()
 	tr.Stream = gjson.GetBytes(body, "stream").Bool()
 	tr.User = gjson.GetBytes(body, "user").String()
+	if ep.wire == anthropicWire {
+		tr.User = gjson.GetBytes(body, "metadata.user_id").String()
+	}
 	if in := gjson.GetBytes(body, ep.inputPath); in.Exists() {
 		tr.Input = json.RawMessage(in.Raw)
 	}
@@ -118,8 +126,8 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	}
 	tr.Alias = p.alias
 
-	c := &call{body: body, stream: tr.Stream, header: r.Header, send: ep.send, newObserver: ep.newObserver}
-	if c.stream && ep.name != "responses" && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
+	c := &call{body: body, stream: tr.Stream, header: r.Header, send: ep.send, newObserver: ep.newObserver, wire: ep.wire}
+	if c.stream && ep.usageOption && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
 		// Usage is what prices the request: ask for it, and keep the extra chunk from the client.
 		if c.body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
 			fail(http.StatusBadRequest, "invalid_request_error", "invalid_json", "stream_options: "+err.Error())

@@ -15,6 +15,8 @@ type observer interface {
 	// event sees one streamed event's data and says whether to forward it to the client.
 	event(data []byte, stripUsage bool) (forward bool)
 	whole(body []byte)
+	// ended reports whether the stream reached its format's last event.
+	ended() bool
 	finish(tr *traces.Trace)
 }
 
@@ -60,6 +62,9 @@ type toolCallAcc struct {
 }
 
 func newChatObserver() observer { return &chatObserver{choices: map[int64]*choiceAcc{}} }
+
+// ended is false: an OpenAI stream ends with [DONE], which the relay handles itself.
+func (o *chatObserver) ended() bool { return false }
 
 func (o *chatObserver) whole(body []byte) {
 	o.usage = usageFrom(gjson.GetBytes(body, "usage"))
@@ -209,6 +214,8 @@ func (o *bodyObserver) event(data []byte, stripUsage bool) bool {
 	}
 	return true
 }
+
+func (o *bodyObserver) ended() bool { return false }
 
 func (o *bodyObserver) finish(tr *traces.Trace) {
 	tr.Usage = o.usage

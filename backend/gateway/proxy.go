@@ -28,6 +28,8 @@ type call struct {
 	send       func(ctx context.Context, p providers.Provider, req *providers.Request) (*providers.Response, error)
 	// observe reads each streamed event (or the whole body) into the trace; see observer.
 	newObserver func() observer
+	// wire is the client's wire format (OpenAI's unless set).
+	wire wireFormat
 }
 
 // serve tries the plan's deployments in order (with retries, backoff and cooldowns) and relays the
@@ -72,7 +74,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, p plan, c *call,
 		last = &providers.Error{Status: http.StatusServiceUnavailable,
 			Body: providers.ErrorBody("no upstream is available", "server_error", "no_available_upstream")}
 	}
-	g.writeUpstreamError(w, last, tr)
+	g.writeUpstreamError(w, c, last, tr)
 }
 
 // result is a successful upstream answer, ready to relay.
@@ -206,7 +208,7 @@ func (g *Gateway) recordAttempt(tr *traces.Trace, dep deployment, started time.T
 
 // writeUpstreamError sends the last upstream failure with its status (a 429 stays a 429 with
 // Retry-After); transport failures become 502, or 504 for timeouts.
-func (g *Gateway) writeUpstreamError(w http.ResponseWriter, perr *providers.Error, tr *traces.Trace) {
+func (g *Gateway) writeUpstreamError(w http.ResponseWriter, c *call, perr *providers.Error, tr *traces.Trace) {
 	status, body := perr.Status, perr.Body
 	if status == 0 {
 		status = http.StatusBadGateway
@@ -222,7 +224,7 @@ func (g *Gateway) writeUpstreamError(w http.ResponseWriter, perr *providers.Erro
 	g.setRouteHeaders(w, tr)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(c.wire.errorBody(status, body))
 	tr.Status, tr.Error = status, errorMessage(perr)
 }
 

@@ -176,8 +176,11 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 		}
 		var err error
 		block, err = readEvent(res.idle.reader())
+		if errors.Is(err, io.EOF) && obs.ended() {
+			return // formats without [DONE] (Anthropic's) end after their last event
+		}
 		if err != nil {
-			g.streamFailed(w, send, dep, res, err, tr)
+			g.streamFailed(send, c, dep, res, err, tr)
 			return
 		}
 	}
@@ -185,7 +188,7 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 
 // streamFailed ends a stream whose upstream broke after the first byte: too late to fall back, so
 // the client gets an error event in OpenAI's stream format and the trace says what happened.
-func (g *Gateway) streamFailed(w http.ResponseWriter, send func([]byte) bool, dep deployment, res *result, err error, tr *traces.Trace) {
+func (g *Gateway) streamFailed(send func([]byte) bool, c *call, dep deployment, res *result, err error, tr *traces.Trace) {
 	msg := "upstream " + dep.String() + " ended the stream without [DONE]"
 	if !errors.Is(err, io.EOF) {
 		msg = "upstream " + dep.String() + " stream failed: " + err.Error()
@@ -194,5 +197,5 @@ func (g *Gateway) streamFailed(w http.ResponseWriter, send func([]byte) bool, de
 		}
 	}
 	tr.Error = msg
-	send([]byte("data: " + string(errorJSON(msg, "server_error", "upstream_stream_error")) + "\n\n"))
+	send(c.wire.streamError(msg))
 }

@@ -36,6 +36,11 @@ type Passthrough interface {
 	Forward(ctx context.Context, path string, req *Request) (*Response, error)
 }
 
+// Checker is implemented by providers that can verify their base URL and key without a paid call.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Request is one upstream call.
 type Request struct {
 	// Body is the client's OpenAI request body, raw: unknown fields must survive.

@@ -11,6 +11,7 @@ func (s *Server) apiRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/info", s.getInfo)
 	mux.HandleFunc("GET /api/events", s.streamEvents)
+	s.gatewayAPIRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		openAIErrors.write(w, http.StatusNotFound, "invalid_request_error", "unknown_endpoint",
 			"unknown API endpoint: "+r.Method+" "+r.URL.Path)

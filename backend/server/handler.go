@@ -9,8 +9,8 @@ import (
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("/v1/", s.requireGatewayKey(openAIErrors, s.gatewayRoutes()))
-	mux.Handle("/anthropic/", s.requireGatewayKey(anthropicErrors, s.anthropicRoutes()))
+	mux.Handle("/v1/", s.requireGatewayKey(openAIErrors, s.gateway.Handler()))
+	mux.Handle("/anthropic/", s.requireGatewayKey(anthropicErrors, s.gateway.AnthropicHandler()))
 	mux.Handle("/api/", s.checkOrigin(s.requireUIToken(s.apiRoutes())))
 	mux.Handle("/", s.uiHandler())
 	return s.recoverPanics(s.checkHost(mux))

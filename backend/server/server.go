@@ -15,9 +15,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"opentracy/backend/aliases"
 	"opentracy/backend/api"
 	"opentracy/backend/config"
 	"opentracy/backend/events"
+	"opentracy/backend/gateway"
+	"opentracy/backend/traces"
 )
 
 // Options are what a Server is built from.
@@ -31,6 +34,10 @@ type Options struct {
 	Logger  *slog.Logger
 	// StatsInterval is how often server.stats events are published (default 2 s).
 	StatsInterval time.Duration
+	// Env looks up environment variables (provider keys and base URLs); default none.
+	Env config.Environment
+	// Sink receives every gateway trace (default: an in-memory sink of recent traces).
+	Sink traces.Sink
 }
 
 // Server is one running instance: listener, handler and background publishers.
@@ -43,6 +50,10 @@ type Server struct {
 	gatewayKey     config.Secret
 	gatewayKeyFrom api.KeySource
 
+	gateway   *gateway.Gateway
+	aliases   *aliases.Registry
+	providers []configuredProvider
+
 	allowed atomic.Pointer[map[string]bool] // Host header values accepted; set by Start
 
 	mu       sync.Mutex
@@ -53,13 +64,19 @@ type Server struct {
 	serveErr chan error
 }
 
-// New builds a server; nothing listens until Start.
-func New(opts Options) *Server {
+// New builds a server and its gateway from the configuration; nothing listens until Start.
+func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.StatsInterval <= 0 {
 		opts.StatsInterval = 2 * time.Second
+	}
+	if opts.Env == nil {
+		opts.Env = func(string) (string, bool) { return "", false }
+	}
+	if opts.Sink == nil {
+		opts.Sink = traces.NewMemorySink(0)
 	}
 	s := &Server{
 		opts:           opts,
@@ -73,7 +90,17 @@ func New(opts Options) *Server {
 		s.gatewayKey = opts.Config.GatewayKey
 		s.gatewayKeyFrom = api.KeySource(opts.Config.GatewayKeySource)
 	}
-	return s
+	var err error
+	if s.gateway, s.aliases, s.providers, err = buildGateway(opts, opts.Sink); err != nil {
+		return nil, err
+	}
+	for _, p := range s.providers {
+		s.log.Info("provider", "name", p.provider.Name(), "type", p.cfg.Type, "from", p.source)
+	}
+	if len(s.providers) == 0 {
+		s.log.Warn("no provider configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, … or add providers to the config file")
+	}
+	return s, nil
 }
 
 // LogKeySubsystem names the component a log line comes from.

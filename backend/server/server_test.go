@@ -70,7 +70,10 @@ func startServer(t testing.TB, mutate ...func(*Options)) *testServer {
 	for _, m := range mutate {
 		m(&opts)
 	}
-	s := New(opts)
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -523,8 +526,11 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 
 func TestStartReportsBusyPort(t *testing.T) {
 	ts := startServer(t)
-	s := New(Options{Config: config.Config{Addr: ts.Addr()}})
-	err := s.Start(t.Context())
+	s, err := New(Options{Config: config.Config{Addr: ts.Addr(), DataDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Start(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "--addr") {
 		t.Fatalf("err = %v, want advice to pick another --addr", err)
 	}

@@ -44,6 +44,7 @@ var (
 	_ providers.Provider    = (*Provider)(nil)
 	_ providers.Embedder    = (*Provider)(nil)
 	_ providers.Passthrough = (*Provider)(nil)
+	_ providers.Checker     = (*Provider)(nil)
 )
 
 // New builds the adapter for cfg.Type, which must be one of Presets.
@@ -97,6 +98,47 @@ func New(cfg config.Provider, client *http.Client, env config.Environment) (*Pro
 // Name is the configured provider name.
 func (p *Provider) Name() string { return p.name }
 
+// BaseURL is the API root requests go to.
+func (p *Provider) BaseURL() string { return p.baseURL }
+
+// Check lists the upstream's models: it proves the base URL and key work and costs nothing.
+func (p *Provider) Check(ctx context.Context) error {
+	target := p.baseURL + "/models"
+	if p.preset.Azure {
+		target = p.baseURL + "/openai/models?api-version=" + url.QueryEscape(p.apiVersion)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	p.authorize(req)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return &providers.Error{Provider: p.name, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: errorBody(resp.StatusCode, data)}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	return nil
+}
+
+// authorize adds the configured headers and the key, as this upstream expects it.
+func (p *Provider) authorize(req *http.Request) {
+	for k, v := range p.headers {
+		req.Header.Set(k, v)
+	}
+	switch {
+	case p.key == "":
+	case p.preset.Azure:
+		req.Header.Set("Api-Key", p.key)
+	default:
+		req.Header.Set("Authorization", "Bearer "+p.key)
+	}
+}
+
 // Chat forwards a chat-completions request.
 func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers.Response, error) {
 	return p.Forward(ctx, "/chat/completions", req)
@@ -125,16 +167,7 @@ func (p *Provider) Forward(ctx context.Context, path string, req *providers.Requ
 	} else {
 		hreq.Header.Set("Accept", "application/json")
 	}
-	if p.key != "" {
-		if p.preset.Azure {
-			hreq.Header.Set("Api-Key", p.key)
-		} else {
-			hreq.Header.Set("Authorization", "Bearer "+p.key)
-		}
-	}
-	for k, v := range p.headers {
-		hreq.Header.Set(k, v)
-	}
+	p.authorize(hreq)
 	// Client headers that mean something to OpenAI-format upstreams.
 	for _, k := range [...]string{"OpenAI-Organization", "OpenAI-Project", "OpenAI-Beta", "Idempotency-Key"} {
 		if v := req.Header.Get(k); v != "" {

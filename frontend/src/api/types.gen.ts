@@ -7,6 +7,7 @@ export type KeySource = "generated" | "config" | "flag" | "env";
  * via the `definition` "EventType".
  */
 export type EventType = "hello" | "reset" | "server.stats";
+export type AliasStrategy = "fallback" | "weighted";
 
 export interface ApiTypes {
   Info?: Info;
@@ -14,6 +15,11 @@ export interface ApiTypes {
   Hello?: Hello;
   ServerStats?: ServerStats;
   EventType?: EventType;
+  Provider?: Provider;
+  ProviderCheck?: ProviderCheck;
+  Alias?: Alias;
+  AliasChange?: AliasChange;
+  RollbackRequest?: RollbackRequest;
 }
 /**
  * This interface was referenced by `ApiTypes`'s JSON-Schema
@@ -73,4 +79,75 @@ export interface ServerStats {
   goroutines: number;
   eventClients: number;
   eventsEvicted: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "Provider".
+ */
+export interface Provider {
+  name: string;
+  type: string;
+  baseURL: string;
+  keySet: boolean;
+  keyFrom: string;
+  models: string[];
+  source: string;
+  stats: ProviderStats;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ProviderStats".
+ */
+export interface ProviderStats {
+  attempts: number;
+  failures: number;
+  p50Millis: number;
+  p95Millis: number;
+  successRate: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ProviderCheck".
+ */
+export interface ProviderCheck {
+  ok: boolean;
+  latencyMillis: number;
+  message: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "Alias".
+ */
+export interface Alias {
+  name: string;
+  strategy: AliasStrategy;
+  targets: AliasTarget[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "AliasTarget".
+ */
+export interface AliasTarget {
+  model: string;
+  weight?: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "AliasChange".
+ */
+export interface AliasChange {
+  version: number;
+  name: string;
+  alias?: Alias;
+  at: string;
+  by: string;
+  action: string;
+  from?: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "RollbackRequest".
+ */
+export interface RollbackRequest {
+  version: number;
 }

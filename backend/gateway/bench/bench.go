@@ -1,0 +1,402 @@
+// Package bench measures what the gateway adds to a request. It starts a fake OpenAI upstream on
+// loopback and runs every scenario twice in the same run, straight to the fake and through the
+// gateway, so the difference is the gateway's: latency at one client, a concurrency sweep against
+// a slow upstream, streaming (time to first token, per-chunk delay, no buffering) and the gateway
+// process's memory. It can measure another gateway by URL the same way, for comparisons.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Config says what to measure; zero fields take the defaults noted.
+type Config struct {
+	// Target is the base URL (".../v1") of a gateway to measure; empty starts OpenTracy.
+	Target string
+	// TargetKey is sent as "Authorization: Bearer" to Target.
+	TargetKey string
+	// TargetPID, with Target, is the gateway's process id, so its RSS can be read too.
+	TargetPID int
+	// WaitForTarget polls Target's /models for up to 30 s before measuring, which leaves time to
+	// point the gateway under test at the fake upstream printed first.
+	WaitForTarget bool
+	// Model is requested in every call (default "gpt-4o-mini").
+	Model string
+	// Upstream is the base URL of a fake started elsewhere (this package's, see StartUpstream);
+	// empty starts one in this process, listening on UpstreamAddr (default "127.0.0.1:0"; a fixed
+	// port lets a gateway under comparison be configured before the run).
+	Upstream     string
+	UpstreamAddr string
+	// Binary is the opentracy executable, started as `Binary serve` in a child process so that
+	// its RSS is the gateway's alone; empty runs the gateway in this process (no RSS then).
+	Binary string
+	// GatewayProcs is GOMAXPROCS for the child gateway (default 2, the cores of the throughput
+	// target).
+	GatewayProcs int
+	// Duration is measured per target and sweep step, after a warm-up (default 3 s).
+	Duration time.Duration
+	// Concurrency lists the sweep's client counts (default 1, 4, 16, 64, 128, 256).
+	Concurrency []int
+	// LatencyRequests is the number of sequential requests per target at one client (default 2000).
+	LatencyRequests int
+	// UpstreamDelay is the fake's processing time during the sweep (default 20 ms).
+	UpstreamDelay time.Duration
+	// StreamChunks is the length of a streamed answer (default 50), ChunkDelay the fake's pause
+	// between chunks (default 2 ms) and StreamRequests the streams per target (default 20).
+	StreamChunks   int
+	ChunkDelay     time.Duration
+	StreamRequests int
+}
+
+// withDefaults fills the zero fields.
+func (cfg Config) withDefaults() Config {
+	if cfg.Model == "" {
+		cfg.Model = "gpt-4o-mini"
+	}
+	if cfg.UpstreamAddr == "" {
+		cfg.UpstreamAddr = "127.0.0.1:0"
+	}
+	if cfg.GatewayProcs <= 0 {
+		cfg.GatewayProcs = 2
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if len(cfg.Concurrency) == 0 {
+		cfg.Concurrency = []int{1, 4, 16, 64, 128, 256}
+	}
+	if cfg.LatencyRequests <= 0 {
+		cfg.LatencyRequests = 2000
+	}
+	if cfg.UpstreamDelay <= 0 {
+		cfg.UpstreamDelay = 20 * time.Millisecond
+	}
+	if cfg.StreamChunks <= 0 {
+		cfg.StreamChunks = 50
+	}
+	if cfg.ChunkDelay <= 0 {
+		cfg.ChunkDelay = 2 * time.Millisecond
+	}
+	if cfg.StreamRequests <= 0 {
+		cfg.StreamRequests = 20
+	}
+	return cfg
+}
+
+// Percentiles of a latency distribution.
+type Percentiles struct {
+	P50, P90, P99, Max time.Duration
+}
+
+// LatencyResult is scenario 1: sequential requests at one client, upstream delay 0.
+type LatencyResult struct {
+	Requests                    int // per target
+	Direct, Gateway             Percentiles
+	Added                       Percentiles // Gateway − Direct, per percentile
+	DirectErrors, GatewayErrors int
+	FirstError                  string
+}
+
+// LoadResult is one target at one sweep step.
+type LoadResult struct {
+	Requests, Errors int
+	FirstError       string
+	RPS              float64 // successful requests per second
+	P50, P99         time.Duration
+}
+
+// SweepStep is scenario 2 at one concurrency.
+type SweepStep struct {
+	Concurrency     int
+	Direct, Gateway LoadResult
+	AddedP99        time.Duration
+}
+
+// StreamResult is one target's streams.
+type StreamResult struct {
+	Streams, Errors int
+	FirstError      string
+	TTFT            Percentiles
+	MeanGap         time.Duration // mean time between chunks
+}
+
+// StreamReport is scenario 3.
+type StreamReport struct {
+	Chunks     int
+	ChunkDelay time.Duration
+	// UpstreamTime is how long the fake takes to send a whole answer.
+	UpstreamTime    time.Duration
+	Direct, Gateway StreamResult
+	// AddedTTFT compares medians; AddedGap compares mean gaps (the per-chunk delay).
+	AddedTTFT, AddedGap time.Duration
+	// NoBuffering: through the gateway, the median first chunk arrived before half of UpstreamTime.
+	NoBuffering bool
+}
+
+// MemoryReport is scenario 4: the gateway process's resident memory.
+type MemoryReport struct {
+	Measured bool
+	// Reason says why memory was not measured.
+	Reason string
+	// Idle is VmRSS after warm-up, before load; PeakSampled the highest VmRSS seen while the
+	// scenarios ran; HighWater the kernel's VmHWM at the end (bytes).
+	Idle, PeakSampled, HighWater uint64
+}
+
+// Status of a target.
+const (
+	Pass = "PASS"
+	Fail = "FAIL"
+	Skip = "SKIP"
+)
+
+// TargetResult is one target of the requirement with its measured value.
+type TargetResult struct {
+	Name, Want, Got, Status string
+}
+
+// Report holds every number the run printed.
+type Report struct {
+	Mode                    string // ModeInProcess, ModeChild or ModeExternal
+	GatewayURL, UpstreamURL string
+	Latency                 LatencyResult
+	Sweep                   []SweepStep
+	Stream                  StreamReport
+	Memory                  MemoryReport
+	Targets                 []TargetResult
+}
+
+// Failed lists the targets that were measured and missed.
+func (r Report) Failed() []TargetResult {
+	var out []TargetResult
+	for _, t := range r.Targets {
+		if t.Status == Fail {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Run measures the scenarios, printing each section to out as it completes.
+func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error) {
+	cfg = cfg.withDefaults()
+	if slices.ContainsFunc(cfg.Concurrency, func(c int) bool { return c <= 0 }) {
+		return Report{}, fmt.Errorf("concurrency %v: every value must be positive", cfg.Concurrency)
+	}
+	conns := slices.Max(cfg.Concurrency) + 8
+	p := &printer{w: out}
+
+	// The fake upstream.
+	var up upstreamControl
+	rep.UpstreamURL = cfg.Upstream
+	if cfg.Upstream == "" {
+		u, err := StartUpstream(cfg.UpstreamAddr)
+		if err != nil {
+			return rep, err
+		}
+		defer func() { err = errors.Join(err, u.Close()) }()
+		up, rep.UpstreamURL = localUpstream{u}, u.BaseURL()
+	} else {
+		r, err := newRemoteUpstream(cfg.Upstream, newClient(cfg.Upstream, "", 4).hc)
+		if err != nil {
+			return rep, err
+		}
+		up = r
+	}
+	if err := up.set(ctx, 0, cfg.StreamChunks, cfg.ChunkDelay); err != nil {
+		return rep, err
+	}
+
+	// The gateway under test.
+	var gw *gatewayUnderTest
+	switch {
+	case cfg.Target != "":
+		gw = &gatewayUnderTest{url: cfg.Target, key: cfg.TargetKey, mode: ModeExternal, pid: cfg.TargetPID, note: "measured by URL"}
+		p.line("fake upstream listening at %s; point the gateway under test at it (model %q)", rep.UpstreamURL, cfg.Model)
+		if cfg.WaitForTarget {
+			p.line("waiting up to 30 s for %s/models to answer 200…", cfg.Target)
+			if err := waitReady(ctx, newClient(cfg.Target, "", 1).hc, cfg.Target, cfg.TargetKey, 30*time.Second); err != nil {
+				return rep, err
+			}
+		}
+	case cfg.Binary != "":
+		if gw, err = startChild(ctx, cfg.Binary, rep.UpstreamURL, cfg.GatewayProcs); err != nil {
+			return rep, err
+		}
+	default:
+		key, err := randomKey()
+		if err != nil {
+			return rep, err
+		}
+		if gw, err = startInProcess("127.0.0.1:0", rep.UpstreamURL, cfg.Model, key, conns); err != nil {
+			return rep, err
+		}
+	}
+	if gw.stop != nil {
+		defer func() { err = errors.Join(err, gw.stop()) }()
+	}
+	rep.Mode, rep.GatewayURL = gw.mode, gw.url
+	p.header(cfg, rep, gw)
+
+	direct := newClient(rep.UpstreamURL, upstreamKey, conns)
+	through := newClient(gw.url, gw.key, conns)
+	defer direct.close()
+	defer through.close()
+	body := []byte(`{"model":"` + cfg.Model + `","messages":[{"role":"user","content":"Say hello."}]}`)
+	streamBody := []byte(`{"model":"` + cfg.Model + `","stream":true,"messages":[{"role":"user","content":"Say hello."}]}`)
+
+	if err := warmUp(ctx, up, direct, through, body); err != nil {
+		return rep, err
+	}
+
+	// Memory: idle now, then sampled until the end.
+	sampler := startMemorySampler(ctx, gw, &rep.Memory)
+	defer sampler.stop()
+
+	// 1. Latency at one client.
+	if rep.Latency, err = measureLatency(ctx, direct, through, body, cfg.LatencyRequests); err != nil {
+		return rep, fmt.Errorf("latency scenario: %w", err)
+	}
+	p.latency(rep.Latency)
+
+	// 3. Streaming (before the sweep leaves thousands of connections to settle).
+	if rep.Stream, err = runStream(ctx, cfg, up, direct, through, streamBody); err != nil {
+		return rep, err
+	}
+	p.stream(rep.Stream)
+
+	// 2. Concurrency sweep.
+	if err := up.set(ctx, cfg.UpstreamDelay, cfg.StreamChunks, cfg.ChunkDelay); err != nil {
+		return rep, err
+	}
+	warm := min(max(cfg.Duration/5, 100*time.Millisecond), time.Second)
+	p.sweepHeader(cfg, warm)
+	for _, c := range cfg.Concurrency {
+		s := SweepStep{Concurrency: c}
+		if s.Direct, err = measureLoad(ctx, direct, body, c, warm, cfg.Duration, cfg.UpstreamDelay); err != nil {
+			return rep, fmt.Errorf("sweep at %d clients, direct: %w", c, err)
+		}
+		if s.Gateway, err = measureLoad(ctx, through, body, c, warm, cfg.Duration, cfg.UpstreamDelay); err != nil {
+			return rep, fmt.Errorf("sweep at %d clients, gateway: %w", c, err)
+		}
+		s.AddedP99 = s.Gateway.P99 - s.Direct.P99
+		rep.Sweep = append(rep.Sweep, s)
+		p.sweepRow(s)
+	}
+	p.sweepErrors(rep.Sweep)
+
+	// 4. Memory.
+	sampler.stop()
+	p.memory(rep.Memory)
+
+	rep.Targets = evaluate(cfg, rep)
+	p.targets(rep.Mode, rep.Targets)
+	return rep, nil
+}
+
+// warmUp opens connections on both paths and checks that gateway traffic reaches the fake (a
+// gateway that answers from elsewhere, or caches, would make the numbers meaningless).
+func warmUp(ctx context.Context, up upstreamControl, direct, through *client, body []byte) error {
+	const n = 50
+	for range n {
+		if _, err := direct.do(ctx, body); err != nil {
+			return fmt.Errorf("warm-up straight to the fake upstream failed: %w", err)
+		}
+	}
+	before, err := up.requests(ctx)
+	if err != nil {
+		return err
+	}
+	for range n {
+		if _, err := through.do(ctx, body); err != nil {
+			return fmt.Errorf("warm-up through the gateway failed (is it forwarding the model to the fake upstream?): %w", err)
+		}
+	}
+	after, err := up.requests(ctx)
+	if err != nil {
+		return err
+	}
+	if after-before < n {
+		return fmt.Errorf("the fake upstream saw %d of %d requests sent through the gateway: it is not forwarding every request to the fake", after-before, n)
+	}
+	return nil
+}
+
+func runStream(ctx context.Context, cfg Config, up upstreamControl, direct, through *client, body []byte) (StreamReport, error) {
+	if err := up.set(ctx, 0, cfg.StreamChunks, cfg.ChunkDelay); err != nil {
+		return StreamReport{}, err
+	}
+	d, g, err := measureStream(ctx, direct, through, body, cfg.StreamRequests, cfg.StreamChunks)
+	if err != nil {
+		return StreamReport{}, fmt.Errorf("streaming scenario: %w", err)
+	}
+	r := StreamReport{
+		Chunks: cfg.StreamChunks, ChunkDelay: cfg.ChunkDelay,
+		UpstreamTime: time.Duration(cfg.StreamChunks-1) * cfg.ChunkDelay,
+		Direct:       d.result(), Gateway: g.result(),
+	}
+	r.AddedTTFT = r.Gateway.TTFT.P50 - r.Direct.TTFT.P50
+	r.AddedGap = r.Gateway.MeanGap - r.Direct.MeanGap
+	r.NoBuffering = r.Gateway.Streams > 0 && r.Gateway.TTFT.P50 < r.UpstreamTime/2
+	return r, nil
+}
+
+// memorySampler records the gateway's idle RSS at start and its peak until stop (which may be
+// called more than once).
+type memorySampler struct {
+	stop func()
+}
+
+func startMemorySampler(ctx context.Context, gw *gatewayUnderTest, m *MemoryReport) memorySampler {
+	switch {
+	case gw.mode == ModeInProcess:
+		m.Reason = "gateway runs in the harness's process; set Binary (the opentracy executable) to measure it alone"
+		return memorySampler{stop: func() {}}
+	case gw.pid == 0:
+		m.Reason = "process id of the gateway under test unknown; set TargetPID"
+		return memorySampler{stop: func() {}}
+	case runtime.GOOS != "linux":
+		m.Reason = "memory is read from /proc, on Linux only"
+		return memorySampler{stop: func() {}}
+	}
+	// Let the warm-up's garbage become collectable, as an idle gateway's would.
+	sleepCtx(ctx, 500*time.Millisecond)
+	rss, _, err := procMemory(gw.pid)
+	if err != nil {
+		m.Reason = err.Error()
+		return memorySampler{stop: func() {}}
+	}
+	m.Measured, m.Idle, m.PeakSampled = true, rss, rss
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var peak uint64 = rss
+	wg.Go(func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if rss, _, err := procMemory(gw.pid); err == nil {
+					peak = max(peak, rss)
+				}
+			}
+		}
+	})
+	return memorySampler{stop: sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+		m.PeakSampled = max(m.PeakSampled, peak)
+		if _, hwm, err := procMemory(gw.pid); err == nil {
+			m.HighWater = hwm
+		}
+	})}
+}

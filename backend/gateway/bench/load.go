@@ -1,0 +1,329 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// client sends chat completions to one target (the fake directly, or the gateway).
+type client struct {
+	chatURL string
+	auth    string // Authorization header value, built once
+	hc      *http.Client
+}
+
+func newClient(base, key string, conns int) *client {
+	c := &client{chatURL: strings.TrimRight(base, "/") + "/chat/completions", hc: &http.Client{Transport: newTransport(conns), Timeout: time.Minute}}
+	if key != "" {
+		c.auth = "Bearer " + key
+	}
+	return c
+}
+
+func (c *client) close() { c.hc.CloseIdleConnections() }
+
+func (c *client) newRequest(ctx context.Context, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.chatURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	return req, nil
+}
+
+// do sends one non-streaming request and reads the answer fully; the time covers only the
+// round trip (request building is left out on both sides).
+func (c *client) do(ctx context.Context, body []byte) (time.Duration, error) {
+	req, err := c.newRequest(ctx, body)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, statusError(resp)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("read answer: %w", err)
+	}
+	return d, nil
+}
+
+// statusError reads the start of a failed answer into the error and closes it.
+func statusError(resp *http.Response) error {
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+}
+
+// streamSample is one streamed answer: time to the first chunk and mean gap between chunks.
+type streamSample struct {
+	ttft, gap time.Duration
+}
+
+// stream sends one streaming request and times its chunks ("data:" events with a delta; the
+// usage-only chunk and [DONE] are not chunks of the answer). It expects want chunks.
+func (c *client) stream(ctx context.Context, body []byte, want int) (streamSample, error) {
+	req, err := c.newRequest(ctx, body)
+	if err != nil {
+		return streamSample{}, err
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return streamSample{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return streamSample{}, statusError(resp)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	var first, last time.Time
+	n, done := 0, false
+	for !done {
+		line, err := br.ReadSlice('\n')
+		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			data = bytes.TrimSpace(data)
+			switch {
+			case bytes.Equal(data, []byte("[DONE]")):
+				done = true
+			case bytes.Contains(data, []byte(`"delta"`)):
+				last = time.Now()
+				if n == 0 {
+					first = last
+				}
+				n++
+			case bytes.Contains(data, []byte(`"error"`)):
+				return streamSample{}, fmt.Errorf("error event in the stream: %s", data)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && done {
+				break
+			}
+			if errors.Is(err, io.EOF) {
+				return streamSample{}, fmt.Errorf("stream ended without [DONE] after %d chunks", n)
+			}
+			return streamSample{}, fmt.Errorf("read stream: %w", err)
+		}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if n != want {
+		return streamSample{}, fmt.Errorf("got %d chunks, want %d", n, want)
+	}
+	s := streamSample{ttft: first.Sub(start)}
+	if n > 1 {
+		s.gap = last.Sub(first) / time.Duration(n-1)
+	}
+	return s, nil
+}
+
+// errCount counts failures and keeps the first message.
+type errCount struct {
+	n     int
+	first string
+}
+
+func (e *errCount) add(err error) {
+	if e.n == 0 {
+		e.first = err.Error()
+	}
+	e.n++
+}
+
+func (e *errCount) merge(o errCount) {
+	if e.n == 0 {
+		e.first = o.first
+	}
+	e.n += o.n
+}
+
+// percentile returns the nearest-rank p-quantile (0 < p ≤ 1) of sorted samples.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func percentiles(samples []time.Duration) Percentiles {
+	slices.Sort(samples)
+	return Percentiles{P50: percentile(samples, 0.50), P90: percentile(samples, 0.90), P99: percentile(samples, 0.99), Max: percentile(samples, 1)}
+}
+
+// measureLatency sends n sequential requests to each target, alternating (and alternating which
+// goes first) so that drift in the machine's state affects both alike.
+func measureLatency(ctx context.Context, direct, gw *client, body []byte, n int) (LatencyResult, error) {
+	warm := max(n/10, 20)
+	for range warm {
+		_, _ = direct.do(ctx, body)
+		_, _ = gw.do(ctx, body)
+	}
+	ds, gs := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
+	var de, ge errCount
+	one := func(c *client, samples *[]time.Duration, errs *errCount) {
+		d, err := c.do(ctx, body)
+		if err != nil {
+			errs.add(err)
+			return
+		}
+		*samples = append(*samples, d)
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			return LatencyResult{}, ctx.Err()
+		}
+		if i%2 == 0 {
+			one(direct, &ds, &de)
+			one(gw, &gs, &ge)
+		} else {
+			one(gw, &gs, &ge)
+			one(direct, &ds, &de)
+		}
+	}
+	r := LatencyResult{
+		Requests: n,
+		Direct:   percentiles(ds), Gateway: percentiles(gs),
+		DirectErrors: de.n, GatewayErrors: ge.n, FirstError: firstOf(de.first, ge.first),
+	}
+	r.Added = Percentiles{P50: r.Gateway.P50 - r.Direct.P50, P90: r.Gateway.P90 - r.Direct.P90, P99: r.Gateway.P99 - r.Direct.P99, Max: r.Gateway.Max - r.Direct.Max}
+	return r, nil
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// measureLoad runs conc closed-loop clients against c: warm-up first (connections opened, nothing
+// recorded), then dur of recorded requests. Each client keeps its own samples, merged at the end.
+func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, dur, upstreamDelay time.Duration) (LoadResult, error) {
+	start := time.Now()
+	warmEnd := start.Add(warm)
+	end := warmEnd.Add(dur)
+	// Enough room for a client's requests at the upstream's pace, so appends do not reallocate.
+	capacity := 64
+	if upstreamDelay > 0 {
+		capacity += int(dur / upstreamDelay)
+	} else {
+		capacity = 4096
+	}
+	samples := make([][]time.Duration, conc)
+	errs := make([]errCount, conc)
+	var wg sync.WaitGroup
+	for w := range conc {
+		samples[w] = make([]time.Duration, 0, capacity)
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				d, err := c.do(ctx, body)
+				if t0.Before(warmEnd) {
+					continue
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						errs[w].add(err)
+					}
+					continue
+				}
+				samples[w] = append(samples[w], d)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return LoadResult{}, err
+	}
+	var all []time.Duration
+	var ec errCount
+	for w := range conc {
+		all = append(all, samples[w]...)
+		ec.merge(errs[w])
+	}
+	p := percentiles(all)
+	return LoadResult{
+		Requests: len(all), Errors: ec.n, FirstError: ec.first,
+		RPS: float64(len(all)) / dur.Seconds(), P50: p.P50, P99: p.P99,
+	}, nil
+}
+
+// measureStream sends n streaming requests to each target, alternating.
+func measureStream(ctx context.Context, direct, gw *client, body []byte, n, chunks int) (streamSide, streamSide, error) {
+	for range 2 { // warm-up
+		_, _ = direct.stream(ctx, body, chunks)
+		_, _ = gw.stream(ctx, body, chunks)
+	}
+	d, g := newStreamSide(n), newStreamSide(n)
+	for i := range n {
+		if ctx.Err() != nil {
+			return streamSide{}, streamSide{}, ctx.Err()
+		}
+		if i%2 == 0 {
+			d.one(ctx, direct, body, chunks)
+			g.one(ctx, gw, body, chunks)
+		} else {
+			g.one(ctx, gw, body, chunks)
+			d.one(ctx, direct, body, chunks)
+		}
+	}
+	return d, g, nil
+}
+
+// streamSide collects one target's stream samples.
+type streamSide struct {
+	ttft, gap []time.Duration
+	errs      errCount
+}
+
+func newStreamSide(n int) streamSide {
+	return streamSide{ttft: make([]time.Duration, 0, n), gap: make([]time.Duration, 0, n)}
+}
+
+func (s *streamSide) one(ctx context.Context, c *client, body []byte, chunks int) {
+	r, err := c.stream(ctx, body, chunks)
+	if err != nil {
+		s.errs.add(err)
+		return
+	}
+	s.ttft = append(s.ttft, r.ttft)
+	s.gap = append(s.gap, r.gap)
+}
+
+func (s *streamSide) result() StreamResult {
+	var sum time.Duration
+	for _, g := range s.gap {
+		sum += g
+	}
+	r := StreamResult{Streams: len(s.ttft), Errors: s.errs.n, FirstError: s.errs.first, TTFT: percentiles(s.ttft)}
+	if len(s.gap) > 0 {
+		r.MeanGap = sum / time.Duration(len(s.gap))
+	}
+	return r
+}

@@ -1,0 +1,372 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"opentracy/backend/config"
+	"opentracy/backend/gateway"
+	"opentracy/backend/providers"
+	"opentracy/backend/providers/openai"
+	"opentracy/backend/traces"
+)
+
+// upstreamKey is the API key the gateway under test sends to the fake (which ignores it).
+const upstreamKey = "sk-bench"
+
+// Modes of the gateway under test.
+const (
+	ModeInProcess = "in-process"
+	ModeChild     = "child process"
+	ModeExternal  = "external"
+)
+
+// gatewayUnderTest is where scenario traffic goes, and how to stop it.
+type gatewayUnderTest struct {
+	url, key string
+	mode     string
+	pid      int // 0 when the process is unknown (RSS is then not measured)
+	note     string
+	stop     func() error
+}
+
+// newTransport reuses up to conns loopback connections per host; no proxy, no compression and no
+// HTTP/2, so direct and gateway traffic pay the same client costs.
+func newTransport(conns int) *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+// startInProcess serves gateway.New on addr in this process, with one provider named "openai"
+// pointing at upstream and traces captured in memory; clients must send key.
+func startInProcess(addr, upstream, model, key string, conns int) (*gatewayUnderTest, error) {
+	noEnv := func(string) (string, bool) { return "", false }
+	prov, err := openai.New(config.Provider{Name: "openai", Type: "openai-compatible", BaseURL: upstream, APIKey: config.Secret(upstreamKey)},
+		&http.Client{Transport: newTransport(conns)}, noEnv)
+	if err != nil {
+		return nil, fmt.Errorf("in-process gateway: %w", err)
+	}
+	g := gateway.New(gateway.Options{
+		Providers: []providers.Provider{prov},
+		Models:    map[string][]string{model: {"openai"}},
+		Sink:      traces.NewMemorySink(0),
+	})
+	// Like serve, clients must present the gateway key.
+	want := []byte("Bearer " + key)
+	h := g.Handler()
+	auth := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			http.Error(w, `{"error":{"message":"invalid gateway key","type":"invalid_request_error","code":"invalid_api_key"}}`, http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("in-process gateway: listen: %w", err)
+	}
+	srv := &http.Server{Handler: auth, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return &gatewayUnderTest{
+		url: "http://" + ln.Addr().String() + "/v1", key: key, mode: ModeInProcess,
+		note: "gateway.New in this process, traces in memory; it shares CPUs with the harness and the fake",
+		stop: func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := srv.Shutdown(ctx)
+			if serveErr := <-done; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+				err = errors.Join(err, serveErr)
+			}
+			return err
+		},
+	}, nil
+}
+
+// startChild runs `binary serve` on a free loopback port with a throw-away data directory and an
+// environment that configures only the "openai" provider, pointed at upstream.
+func startChild(ctx context.Context, binary, upstream string, procs int) (*gatewayUnderTest, error) {
+	dir, err := os.MkdirTemp("", "opentracy-bench-*")
+	if err != nil {
+		return nil, fmt.Errorf("gateway child: %w", err)
+	}
+	key, err := randomKey()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--gateway-key", key)
+	cmd.Env = childEnv(dir, upstream, procs)
+	out := newLineWatcher("Gateway URL:")
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("gateway child: start %s: %w", binary, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() error {
+		defer os.RemoveAll(dir)
+		// serve shuts down cleanly on an interrupt; a stuck one is killed.
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-exited:
+			return exitErr(err)
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			return errors.New("gateway child did not stop within 10 s of an interrupt: killed")
+		}
+	}
+
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case u := <-out.found:
+		return &gatewayUnderTest{url: u, key: key, mode: ModeChild, pid: cmd.Process.Pid,
+			note: fmt.Sprintf("%s serve, GOMAXPROCS=%d, pid %d", filepath.Base(binary), procs, cmd.Process.Pid), stop: stop}, nil
+	case err := <-exited:
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("gateway child exited before printing its Gateway URL (%v); its output:\n%s", err, out.tail())
+	case <-timer.C:
+		_ = stop()
+		return nil, fmt.Errorf("gateway child printed no Gateway URL within 30 s; its output:\n%s", out.tail())
+	case <-ctx.Done():
+		_ = stop()
+		return nil, fmt.Errorf("gateway child: %w", ctx.Err())
+	}
+}
+
+// exitErr drops the exit status an interrupted serve may report.
+func exitErr(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && !ee.Exited() {
+		return nil // ended by the signal we sent
+	}
+	return err
+}
+
+// childEnv isolates the child from the user's configuration: its own home and XDG directories,
+// and no provider keys but the fake's.
+func childEnv(dir, upstream string, procs int) []string {
+	env := []string{
+		"HOME=" + dir,
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(dir, "share"),
+		"OPENAI_API_KEY=" + upstreamKey,
+		"OPENAI_BASE_URL=" + upstream,
+		"GOMAXPROCS=" + strconv.Itoa(procs),
+	}
+	for _, k := range []string{"PATH", "TMPDIR", "SYSTEMROOT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func randomKey() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("gateway key: %w", err)
+	}
+	return "ot-bench-" + hex.EncodeToString(b), nil
+}
+
+// lineWatcher takes a child's output, sends the first value after marker on found and keeps the
+// last lines for error messages.
+type lineWatcher struct {
+	marker string
+	found  chan string
+
+	mu    sync.Mutex
+	part  []byte
+	lines []string
+	seen  bool
+}
+
+func newLineWatcher(marker string) *lineWatcher {
+	return &lineWatcher{marker: marker, found: make(chan string, 1)}
+}
+
+func (l *lineWatcher) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(bytes.TrimRight(l.part[:i], "\r"))
+		l.part = l.part[i+1:]
+		if _, v, ok := strings.Cut(line, l.marker); ok && !l.seen {
+			l.seen = true
+			l.found <- strings.TrimSpace(v)
+		}
+		l.lines = append(l.lines, line)
+		if len(l.lines) > 40 {
+			l.lines = l.lines[len(l.lines)-40:]
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lineWatcher) tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(append(l.lines, string(l.part)), "\n")
+}
+
+// waitReady polls base/models until it answers 200, for up to limit.
+func waitReady(ctx context.Context, hc *http.Client, base, key string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/models", nil)
+		if err != nil {
+			return fmt.Errorf("readiness probe: %w", err)
+		}
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if !sleepCtx(ctx, 250*time.Millisecond) {
+			return fmt.Errorf("%s/models did not answer 200 within %s (last: %s): %w", base, limit, last, ctx.Err())
+		}
+	}
+}
+
+// upstreamControl drives the fake, in this process or (through StatePath) in another.
+type upstreamControl interface {
+	set(ctx context.Context, delay time.Duration, chunks int, chunkDelay time.Duration) error
+	requests(ctx context.Context) (int64, error)
+}
+
+type localUpstream struct{ u *Upstream }
+
+func (l localUpstream) set(_ context.Context, delay time.Duration, chunks int, chunkDelay time.Duration) error {
+	l.u.Set(delay, chunks, chunkDelay)
+	return nil
+}
+
+func (l localUpstream) requests(context.Context) (int64, error) { return l.u.requests.Load(), nil }
+
+type remoteUpstream struct {
+	stateURL string
+	hc       *http.Client
+}
+
+func newRemoteUpstream(base string, hc *http.Client) (remoteUpstream, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return remoteUpstream{}, fmt.Errorf("upstream %q is not a URL", base)
+	}
+	u.Path, u.RawQuery = StatePath, ""
+	return remoteUpstream{stateURL: u.String(), hc: hc}, nil
+}
+
+func (r remoteUpstream) set(ctx context.Context, delay time.Duration, chunks int, chunkDelay time.Duration) error {
+	body, err := json.Marshal(UpstreamState{DelayMicros: delay.Microseconds(), Chunks: chunks, ChunkDelayMicros: chunkDelay.Microseconds()})
+	if err != nil {
+		return fmt.Errorf("encode upstream state: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, r.stateURL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("configure upstream: %w", err)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("configure upstream at %s (it must be this harness's fake): %w", r.stateURL, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("configure upstream at %s: %s (it must be this harness's fake)", r.stateURL, resp.Status)
+	}
+	return nil
+}
+
+func (r remoteUpstream) requests(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.stateURL, nil)
+	if err != nil {
+		return 0, fmt.Errorf("read upstream state: %w", err)
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read upstream state: %w", err)
+	}
+	defer resp.Body.Close()
+	var s UpstreamState
+	if err := json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&s); err != nil {
+		return 0, fmt.Errorf("read upstream state: %w", err)
+	}
+	return s.Requests, nil
+}
+
+// procMemory reads a process's resident set size and its peak (VmRSS, VmHWM) from
+// /proc/<pid>/status, in bytes; Linux only.
+func procMemory(pid int) (rss, hwm uint64, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read process memory: %w", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmRSS" && name != "VmHWM") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 1 {
+			continue
+		}
+		kb, perr := strconv.ParseUint(f[0], 10, 64)
+		if perr != nil {
+			return 0, 0, fmt.Errorf("parse %s: %w", name, perr)
+		}
+		if name == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return rss, hwm, nil
+}

@@ -1,0 +1,189 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"opentracy/backend/config"
+)
+
+// update rewrites the *.golden files from the current output; review the diff before committing.
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// testNow is the clock every test provider and stream uses.
+var testNow = time.Unix(1700000000, 0)
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// checkGolden compares got with testdata/name line by line.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+// jsonDiff compares two JSON documents by value.
+func jsonDiff(t *testing.T, want, got []byte) string {
+	t.Helper()
+	var w, g any
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("want is not JSON: %v\n%s", err, want)
+	}
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got is not JSON: %v\n%s", err, got)
+	}
+	return cmp.Diff(w, g)
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func envMap(m map[string]string) config.Environment {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// body is an upstream response body that records Close and fails reads after it, like a real
+// connection.
+type body struct {
+	r      io.Reader
+	closed atomic.Bool
+}
+
+func newBody(r io.Reader) *body { return &body{r: r} }
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errors.New("read on closed body")
+	}
+	return b.r.Read(p)
+}
+
+func (b *body) Close() error {
+	b.closed.Store(true)
+	if c, ok := b.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// upstream is a fake Anthropic API that records each request and answers with a canned reply.
+type upstream struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	requests []recorded
+
+	status int
+	header http.Header
+	reply  []byte
+}
+
+type recorded struct {
+	method, path string
+	header       http.Header
+	body         []byte
+}
+
+func newUpstream(t *testing.T, status int, contentType string, reply []byte) *upstream {
+	t.Helper()
+	u := &upstream{status: status, header: http.Header{"Content-Type": {contentType}}, reply: reply}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.requests = append(u.requests, recorded{method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: data})
+		u.mu.Unlock()
+		for k, vs := range u.header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(u.status)
+		_, _ = w.Write(u.reply)
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) last(t *testing.T) recorded {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.requests) == 0 {
+		t.Fatal("upstream got no request")
+	}
+	return u.requests[len(u.requests)-1]
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.requests)
+}
+
+// newTestProvider points a provider at base with a fixed key and clock.
+func newTestProvider(t *testing.T, base string, headers map[string]string) *Provider {
+	t.Helper()
+	p, err := New(config.Provider{Name: "claude", Type: Type, BaseURL: base, APIKey: "sk-ant-test", Headers: headers},
+		http.DefaultClient, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.now = func() time.Time { return testNow }
+	return p
+}
+
+// readAllSmall reads r with a one-byte buffer, the worst case for a reader keeping state.
+func readAllSmall(r io.Reader) ([]byte, error) {
+	var out bytes.Buffer
+	p := make([]byte, 1)
+	for {
+		n, err := r.Read(p)
+		out.Write(p[:n])
+		if errors.Is(err, io.EOF) {
+			return out.Bytes(), nil
+		}
+		if err != nil {
+			return out.Bytes(), err
+		}
+	}
+}

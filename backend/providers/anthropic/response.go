@@ -1,0 +1,151 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"opentracy/backend/providers"
+)
+
+// fromWireResponse translates an Anthropic message into an OpenAI chat.completion body. The id
+// stays Anthropic's (it is what the upstream logs know); created is now.
+func fromWireResponse(body []byte, now time.Time) ([]byte, error) {
+	var msg wireResponse
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return nil, fmt.Errorf("decode anthropic message: %w", err)
+	}
+	var text, reasoning strings.Builder
+	hasText := false
+	var calls []chatToolCall
+	for _, b := range msg.Content {
+		switch b.Type {
+		case "text":
+			hasText = true
+			text.WriteString(b.Text)
+		case "thinking":
+			reasoning.WriteString(b.Thinking)
+		case "tool_use":
+			args, err := compactJSON(b.Input)
+			if err != nil {
+				return nil, fmt.Errorf("tool_use %s input: %w", b.ID, err)
+			}
+			calls = append(calls, chatToolCall{ID: b.ID, Type: "function", Function: chatFunction{Name: b.Name, Arguments: args}})
+		}
+		// redacted_thinking and server-tool blocks have no OpenAI counterpart.
+	}
+	out := chatOutMessage{Role: "assistant", ReasoningContent: reasoning.String(), ToolCalls: calls}
+	if hasText || len(calls) == 0 {
+		// OpenAI sends content null only beside tool calls; otherwise a string, even empty.
+		s := text.String()
+		out.Content = &s
+	}
+	resp := chatCompletion{
+		ID: msg.ID, Object: "chat.completion", Created: now.Unix(), Model: msg.Model,
+		Choices: []chatChoice{{Index: 0, Message: out, FinishReason: finishReason(deref(msg.StopReason))}},
+		Usage:   chatUsageFrom(msg.Usage),
+	}
+	return marshal(resp)
+}
+
+func compactJSON(raw json.RawMessage) (string, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "{}", nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// finishReason maps Anthropic's stop_reason to OpenAI's finish_reason.
+func finishReason(stop string) string {
+	switch stop {
+	case "max_tokens", "model_context_window_exceeded":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "refusal":
+		return "content_filter"
+	}
+	// end_turn, stop_sequence, pause_turn, and anything new.
+	return "stop"
+}
+
+// chatUsageFrom maps Anthropic usage: Anthropic's input_tokens excludes cached input, OpenAI's
+// prompt_tokens includes it, so cache reads and writes are added back.
+func chatUsageFrom(u wireUsage) *chatUsage {
+	prompt := u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
+	return &chatUsage{
+		PromptTokens: prompt, CompletionTokens: u.OutputTokens, TotalTokens: prompt + u.OutputTokens,
+		PromptTokensDetails: &chatPromptDetails{CachedTokens: u.CacheReadInputTokens, CacheCreationTokens: u.CacheCreationInputTokens},
+	}
+}
+
+// openAIErrorType maps an Anthropic error type (or, when it is unknown, the HTTP status) to
+// OpenAI's type and code.
+func openAIErrorType(anthropicType string, status int) (errType, code string) {
+	switch anthropicType {
+	case "invalid_request_error", "authentication_error", "permission_error", "not_found_error":
+		return anthropicType, ""
+	case "request_too_large":
+		return "invalid_request_error", "request_too_large"
+	case "rate_limit_error":
+		return "rate_limit_error", "rate_limit_exceeded"
+	case "billing_error":
+		return "insufficient_quota", "insufficient_quota"
+	case "timeout_error":
+		return "server_error", "timeout"
+	case "overloaded_error":
+		return "server_error", "overloaded"
+	case "api_error":
+		return "server_error", ""
+	}
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error", ""
+	case status == http.StatusForbidden:
+		return "permission_error", ""
+	case status == http.StatusNotFound:
+		return "not_found_error", ""
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error", "rate_limit_exceeded"
+	case status >= 500 || status == 0:
+		return "server_error", ""
+	}
+	return "invalid_request_error", ""
+}
+
+// openAIErrorBody converts an Anthropic error body ({"type":"error","error":{...}}) into OpenAI's
+// shape. A body that is not Anthropic's (a proxy's HTML page) becomes the message.
+func openAIErrorBody(status int, body []byte) []byte {
+	var e wireErrorBody
+	if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" {
+		e.Error = wireError{Message: upstreamText(status, body)}
+	}
+	errType, code := openAIErrorType(e.Error.Type, status)
+	return providers.ErrorBody(e.Error.Message, errType, code)
+}
+
+// upstreamText describes a body that is not a recognizable error object.
+func upstreamText(status int, body []byte) string {
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 500 {
+		msg = msg[:500] + "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return fmt.Sprintf("upstream returned %d: %s", status, msg)
+}

@@ -1,0 +1,74 @@
+// Package catalog is the one list of provider types: it builds a providers.Provider from its
+// configuration, and finds the providers a user has keys for in the environment.
+package catalog
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"opentracy/backend/config"
+	"opentracy/backend/providers"
+	"opentracy/backend/providers/anthropic"
+	"opentracy/backend/providers/openai"
+)
+
+// Types lists every provider type, sorted.
+func Types() []string {
+	types := []string{anthropic.Type}
+	for t := range openai.Presets() {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
+// New builds the adapter for cfg.Type.
+func New(cfg config.Provider, client *http.Client, env config.Environment) (providers.Provider, error) {
+	switch cfg.Type {
+	case anthropic.Type:
+		return anthropic.New(cfg, client, env)
+	case "bedrock":
+		return nil, fmt.Errorf("provider %q: AWS Bedrock is not supported yet", cfg.Name)
+	}
+	if _, ok := openai.Presets()[cfg.Type]; ok {
+		return openai.New(cfg, client, env)
+	}
+	return nil, fmt.Errorf("provider %q: unknown type %q (known: %v)", cfg.Name, cfg.Type, Types())
+}
+
+// KeyEnv is the environment variable that usually holds a type's key ("" for local servers).
+func KeyEnv(typ string) string {
+	if typ == anthropic.Type {
+		return "ANTHROPIC_API_KEY"
+	}
+	return openai.Presets()[typ].KeyEnv
+}
+
+// FromEnvironment returns a default configuration for every cloud provider whose usual key
+// variable is set, e.g. openai for OPENAI_API_KEY (its base URL may come from OPENAI_BASE_URL).
+// Azure is left out: it needs deployments, which only the config file can give.
+func FromEnvironment(env config.Environment) []config.Provider {
+	var out []config.Provider
+	for _, t := range Types() {
+		name := KeyEnv(t)
+		if name == "" || t == "azure" {
+			continue
+		}
+		if v, ok := env(name); ok && v != "" {
+			out = append(out, config.Provider{Type: t})
+		}
+	}
+	return out
+}
+
+// NewHTTPClient is the client shared by all adapters: generous connection reuse for a busy
+// gateway; no overall timeout, since the gateway bounds each call with its own deadlines.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t}
+}
