@@ -121,10 +121,10 @@ type Provider struct {
 
 // ProviderStats summarise recent upstream attempts.
 type ProviderStats struct {
-	Attempts      uint64  `json:"attempts"`
-	Failures      uint64  `json:"failures"`
-	P50Millis     float64 `json:"p50Millis"`
-	P95Millis     float64 `json:"p95Millis"`
+	Attempts    uint64  `json:"attempts"`
+	Failures    uint64  `json:"failures"`
+	P50Millis   float64 `json:"p50Millis"`
+	P95Millis   float64 `json:"p95Millis"`
 	SuccessRate float64 `json:"successRate"`
 }
 

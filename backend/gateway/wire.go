@@ -31,4 +31,3 @@ func (f wireFormat) streamError(msg string) []byte {
 	}
 	return []byte("data: " + string(body) + "\n\n")
 }
-

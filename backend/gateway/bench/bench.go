@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -249,8 +250,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	through := newClient(gw.url, gw.key, conns)
 	defer direct.close()
 	defer through.close()
-	body := []byte(`{"model":"` + cfg.Model + `","messages":[{"role":"user","content":"Say hello."}]}`)
-	streamBody := []byte(`{"model":"` + cfg.Model + `","stream":true,"messages":[{"role":"user","content":"Say hello."}]}`)
+	body, streamBody := requestBodies(cfg.Model)
 
 	if err := warmUp(ctx, up, direct, through, body); err != nil {
 		return rep, err
@@ -299,6 +299,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	rep.Targets = evaluate(cfg, rep)
 	p.targets(rep.Mode, rep.Targets)
 	return rep, nil
+}
+
+// requestBodies are the small chat requests sent in every scenario, without and with streaming.
+func requestBodies(model string) (body, stream []byte) {
+	m, _ := json.Marshal(model) // a string always encodes
+	body = []byte(`{"model":` + string(m) + `,"messages":[{"role":"user","content":"Say hello."}]}`)
+	stream = []byte(`{"model":` + string(m) + `,"stream":true,"messages":[{"role":"user","content":"Say hello."}]}`)
+	return body, stream
 }
 
 // warmUp opens connections on both paths and checks that gateway traffic reaches the fake (a
