@@ -102,7 +102,7 @@ func Enums() map[any][]string {
 // Types lists every type the UI uses; the generator emits one TypeScript type for each.
 func Types() []any {
 	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType(""),
-		Provider{}, ProviderCheck{}, Alias{}, AliasChange{}, RollbackRequest{}}
+		Provider{}, ProviderCheck{}, ProviderInput{}, ProviderType{}, Alias{}, AliasChange{}, RollbackRequest{}}
 }
 
 // Provider is one configured upstream, as the Providers screen shows it. Keys are never sent:
@@ -114,7 +114,8 @@ type Provider struct {
 	KeySet  bool     `json:"keySet"`
 	KeyFrom string   `json:"keyFrom"`
 	Models  []string `json:"models"`
-	// Source is where the provider was configured: the config file or the environment.
+	// Source is where the provider was configured: "config" (the YAML file), "environment" (a
+	// key variable) or "ui" (added in the app; only these can be edited there).
 	Source string        `json:"source"`
 	Stats  ProviderStats `json:"stats"`
 }
@@ -170,4 +171,22 @@ type AliasChange struct {
 // RollbackRequest restores an alias to a version of its history.
 type RollbackRequest struct {
 	Version int `json:"version"`
+}
+
+// ProviderInput creates or edits a provider from the UI. APIKey is write-only: it is stored in
+// the data dir (mode 0600) and never returned; leave it empty when editing to keep the old key.
+type ProviderInput struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	BaseURL string   `json:"baseURL,omitempty"`
+	APIKey  string   `json:"apiKey,omitempty"`
+	Models  []string `json:"models,omitempty"`
+}
+
+// ProviderType describes a provider type for the "add provider" form.
+type ProviderType struct {
+	Type           string `json:"type"`
+	DefaultBaseURL string `json:"defaultBaseURL,omitempty"`
+	KeyEnv         string `json:"keyEnv,omitempty"`
+	KeyRequired    bool   `json:"keyRequired"`
 }

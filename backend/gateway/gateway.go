@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"opentracy/backend/aliases"
@@ -72,8 +73,7 @@ type Options struct {
 type Gateway struct {
 	opts      Options
 	log       *slog.Logger
-	providers map[string]providers.Provider
-	order     []string // provider names in configuration order
+	routes atomic.Pointer[routes] // swapped whole when providers change; read lock-free
 
 	cooldownMu sync.Mutex
 	cooldowns  map[deployment]time.Time
@@ -116,18 +116,32 @@ func New(opts Options) *Gateway {
 	g := &Gateway{
 		opts:      opts,
 		log:       opts.Logger.With("subsystem", "gateway"),
-		providers: map[string]providers.Provider{},
 		cooldowns: map[deployment]time.Time{},
 		stats:     newProviderStats(),
 		now:       time.Now,
 		sleep:     sleepOrDone,
 		jitter:    rand.Float64,
 	}
-	for _, p := range opts.Providers {
-		g.providers[p.Name()] = p
-		g.order = append(g.order, p.Name())
-	}
+	g.SetProviders(opts.Providers, opts.Models)
 	return g
+}
+
+// routes are the providers and the model map requests are routed with.
+type routes struct {
+	providers map[string]providers.Provider
+	order     []string // provider names in configuration order
+	models    map[string][]string
+}
+
+// SetProviders replaces the providers and the bare-model map; requests in flight finish with
+// the providers they started with.
+func (g *Gateway) SetProviders(list []providers.Provider, models map[string][]string) {
+	r := &routes{providers: make(map[string]providers.Provider, len(list)), models: models}
+	for _, p := range list {
+		r.providers[p.Name()] = p
+		r.order = append(r.order, p.Name())
+	}
+	g.routes.Store(r)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -227,6 +227,7 @@ type modelItem struct {
 
 // listModels answers OpenAI's GET /v1/models with aliases and every configured model.
 func (g *Gateway) listModels(w http.ResponseWriter, _ *http.Request) {
+	rt := g.routes.Load()
 	list := modelList{Object: "list", Data: []modelItem{}}
 	if g.opts.Aliases != nil {
 		for _, a := range g.opts.Aliases.List() {
@@ -234,7 +235,7 @@ func (g *Gateway) listModels(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	var configured []modelItem
-	for model, provs := range g.opts.Models {
+	for model, provs := range rt.models {
 		for _, p := range provs {
 			configured = append(configured, modelItem{ID: p + "/" + model, Object: "model", OwnedBy: p})
 		}

@@ -38,7 +38,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, p plan, c *call,
 	ctx := r.Context()
 	var last *providers.Error
 	for _, dep := range g.usable(p.deployments) {
-		prov := g.providers[dep.provider]
+		prov := p.routes.providers[dep.provider]
 		tr.Provider, tr.Model = dep.provider, dep.model
 		for try := 0; ; try++ {
 			started := g.now()

@@ -18,6 +18,7 @@ func (d deployment) String() string { return d.provider + "/" + d.model }
 type plan struct {
 	alias       string
 	deployments []deployment
+	routes      *routes
 }
 
 // errNoRoute is a model the gateway cannot place.
@@ -30,14 +31,15 @@ func (e *errNoRoute) Error() string {
 // route resolves a requested model: an alias (its targets in order), "provider/model", or a bare
 // model name served by configured providers.
 func (g *Gateway) route(model string) (plan, error) {
+	rt := g.routes.Load()
 	if model == "" {
 		return plan{}, &errNoRoute{model: model}
 	}
 	if g.opts.Aliases != nil {
 		if targets, ok := g.opts.Aliases.Resolve(model); ok {
-			p := plan{alias: model}
+			p := plan{alias: model, routes: rt}
 			for _, t := range targets {
-				deps, err := g.resolveModel(t)
+				deps, err := g.resolveModel(rt, t)
 				if err != nil {
 					g.log.Warn("alias target cannot be routed", "alias", model, "target", t, "err", err)
 					continue
@@ -50,23 +52,23 @@ func (g *Gateway) route(model string) (plan, error) {
 			return p, nil
 		}
 	}
-	deps, err := g.resolveModel(model)
+	deps, err := g.resolveModel(rt, model)
 	if err != nil {
 		return plan{}, err
 	}
-	return plan{deployments: deps}, nil
+	return plan{deployments: deps, routes: rt}, nil
 }
 
-func (g *Gateway) resolveModel(model string) ([]deployment, error) {
+func (g *Gateway) resolveModel(rt *routes, model string) ([]deployment, error) {
 	if prov, rest, ok := strings.Cut(model, "/"); ok {
-		if _, exists := g.providers[prov]; exists && rest != "" {
+		if _, exists := rt.providers[prov]; exists && rest != "" {
 			return []deployment{{provider: prov, model: rest}}, nil
 		}
 	}
-	if names := g.opts.Models[model]; len(names) > 0 {
+	if names := rt.models[model]; len(names) > 0 {
 		deps := make([]deployment, 0, len(names))
 		for _, n := range names {
-			if _, ok := g.providers[n]; ok {
+			if _, ok := rt.providers[n]; ok {
 				deps = append(deps, deployment{provider: n, model: model})
 			}
 		}
@@ -76,11 +78,11 @@ func (g *Gateway) resolveModel(model string) ([]deployment, error) {
 	}
 	// A model named after a well-known family goes to the configured provider of that family.
 	if prov := familyOf(model); prov != "" {
-		if _, ok := g.providers[prov]; ok {
+		if _, ok := rt.providers[prov]; ok {
 			return []deployment{{provider: prov, model: model}}, nil
 		}
 	}
-	return nil, &errNoRoute{model: model, known: g.knownModels()}
+	return nil, &errNoRoute{model: model, known: g.knownModels(rt)}
 }
 
 // familyOf names the provider type of the big model families, so their bare model names route
@@ -98,21 +100,21 @@ func familyOf(model string) string {
 	return ""
 }
 
-func (g *Gateway) knownModels() string {
+func (g *Gateway) knownModels(rt *routes) string {
 	var names []string
 	if g.opts.Aliases != nil {
 		for _, a := range g.opts.Aliases.List() {
 			names = append(names, a.Name)
 		}
 	}
-	for m := range g.opts.Models {
+	for m := range rt.models {
 		names = append(names, m)
 	}
 	if len(names) == 0 {
-		if len(g.order) == 0 {
+		if len(rt.order) == 0 {
 			return " (no provider is configured yet: add one in the Providers screen or the config file)"
 		}
-		return " (configured providers: " + strings.Join(g.order, ", ") + ")"
+		return " (configured providers: " + strings.Join(rt.order, ", ") + ")"
 	}
 	sort.Strings(names)
 	if len(names) > 20 {

@@ -10,6 +10,7 @@ import (
 
 	"opentracy/backend/aliases"
 	"opentracy/backend/api"
+	"opentracy/backend/config"
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/catalog"
 )
@@ -19,6 +20,10 @@ const maxAPIBody = 1 << 20
 
 func (s *Server) gatewayAPIRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/providers", s.listProviders)
+	mux.HandleFunc("GET /api/provider-types", s.listProviderTypes)
+	mux.HandleFunc("POST /api/providers", s.createProvider)
+	mux.HandleFunc("PUT /api/providers/{name}", s.updateProvider)
+	mux.HandleFunc("DELETE /api/providers/{name}", s.deleteProvider)
 	mux.HandleFunc("POST /api/providers/{name}/check", s.checkProvider)
 	mux.HandleFunc("GET /api/aliases", s.listAliases)
 	mux.HandleFunc("PUT /api/aliases/{name}", s.putAlias)
@@ -36,8 +41,9 @@ func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 		}
 		stats[st.Provider] = ps
 	}
-	out := make([]api.Provider, 0, len(s.providers))
-	for _, p := range s.providers {
+	list := s.providers.list()
+	out := make([]api.Provider, 0, len(list))
+	for _, p := range list {
 		name := p.provider.Name()
 		item := api.Provider{Name: name, Type: p.cfg.Type, Models: p.cfg.Models, Source: p.source, Stats: stats[name]}
 		if item.Models == nil {
@@ -55,6 +61,9 @@ func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 // keyStatus says whether a provider has a key and where it comes from, never the key itself.
 func (s *Server) keyStatus(p configuredProvider) (bool, string) {
 	if p.cfg.APIKey != "" {
+		if p.source == sourceUI {
+			return true, "saved in the app"
+		}
 		return true, "config file"
 	}
 	for _, name := range []string{p.cfg.APIKeyEnv, catalog.KeyEnv(p.cfg.Type)} {
@@ -70,7 +79,7 @@ func (s *Server) keyStatus(p configuredProvider) (bool, string) {
 
 func (s *Server) checkProvider(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	for _, p := range s.providers {
+	for _, p := range s.providers.list() {
 		if p.provider.Name() != name {
 			continue
 		}
@@ -106,6 +115,60 @@ func checkMessage(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+func (s *Server) listProviderTypes(w http.ResponseWriter, _ *http.Request) {
+	var out []api.ProviderType
+	for _, t := range catalog.Describe() {
+		out = append(out, api.ProviderType{Type: t.Type, DefaultBaseURL: t.DefaultBaseURL, KeyEnv: t.KeyEnv, KeyRequired: t.KeyRequired})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) createProvider(w http.ResponseWriter, r *http.Request) {
+	var in api.ProviderInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if in.Name == "" {
+		in.Name = in.Type
+	}
+	s.changeProvider(w, in.Name, s.providers.upsert(in.Name, providerConfig(in), true))
+}
+
+func (s *Server) updateProvider(w http.ResponseWriter, r *http.Request) {
+	var in api.ProviderInput
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	name := r.PathValue("name")
+	s.changeProvider(w, name, s.providers.upsert(name, providerConfig(in), false))
+}
+
+func (s *Server) deleteProvider(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.changeProvider(w, name, s.providers.remove(name))
+}
+
+func providerConfig(in api.ProviderInput) config.Provider {
+	return config.Provider{Name: in.Name, Type: in.Type, BaseURL: in.BaseURL, APIKey: config.Secret(in.APIKey), Models: in.Models}
+}
+
+// changeProvider answers a provider change: the new list, or why it was refused.
+func (s *Server) changeProvider(w http.ResponseWriter, name string, err error) {
+	var bad errProviderInput
+	switch {
+	case errors.Is(err, errNotFound):
+		openAIErrors.write(w, http.StatusNotFound, "invalid_request_error", "provider_not_found", err.Error())
+	case errors.As(err, &bad):
+		openAIErrors.write(w, http.StatusBadRequest, "invalid_request_error", "invalid_provider", err.Error())
+	case err != nil:
+		s.log.Error("provider change failed", "provider", name, "err", err)
+		openAIErrors.write(w, http.StatusInternalServerError, "server_error", "save_failed", err.Error())
+	default:
+		s.log.Info("provider changed", "provider", name)
+		s.listProviders(w, nil)
+	}
 }
 
 func (s *Server) listAliases(w http.ResponseWriter, _ *http.Request) {

@@ -6,49 +6,25 @@ import (
 	"sort"
 
 	"opentracy/backend/aliases"
-	"opentracy/backend/config"
 	"opentracy/backend/gateway"
 	"opentracy/backend/pricing"
-	"opentracy/backend/providers"
-	"opentracy/backend/providers/catalog"
 	"opentracy/backend/traces"
 )
 
 // AliasesFile is where aliases and their history live in the data dir.
 const AliasesFile = "aliases.json"
 
-// configuredProvider is a provider with how it was configured.
-type configuredProvider struct {
-	cfg      config.Provider
-	provider providers.Provider
-	source   string // "config" or "environment"
-}
-
 // buildGateway assembles providers, aliases and prices from the configuration.
-func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Registry, []configuredProvider, error) {
+func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Registry, *providerSet, error) {
 	cfg := opts.Config
-	env := opts.Env
-	cfgs, source := cfg.Providers, "config"
-	if len(cfgs) == 0 {
-		cfgs, source = catalog.FromEnvironment(env), "environment"
+	ps, err := newProviderSet(cfg, opts.Env, filepath.Join(cfg.DataDir, ProvidersFile))
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	client := catalog.NewHTTPClient()
-	var built []configuredProvider
-	models := map[string][]string{}
-	typeOf := map[string]string{}
 	timeouts := map[string]gateway.Timeouts{}
-	for _, pc := range cfgs {
-		p, err := catalog.New(pc, client, env)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		built = append(built, configuredProvider{cfg: pc, provider: p, source: source})
-		typeOf[p.Name()] = pc.Type
-		for _, m := range pc.Models {
-			models[m] = append(models[m], p.Name())
-		}
-		if pc.Timeout > 0 || pc.StreamIdleTimeout > 0 {
-			timeouts[p.Name()] = gateway.Timeouts{Request: pc.Timeout, StreamIdle: pc.StreamIdleTimeout}
+	for _, p := range ps.list() {
+		if p.cfg.Timeout > 0 || p.cfg.StreamIdleTimeout > 0 {
+			timeouts[p.provider.Name()] = gateway.Timeouts{Request: p.cfg.Timeout, StreamIdle: p.cfg.StreamIdleTimeout}
 		}
 	}
 
@@ -70,10 +46,7 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 		return nil, nil, nil, err
 	}
 
-	list := make([]providers.Provider, 0, len(built))
-	for _, b := range built {
-		list = append(list, b.provider)
-	}
+	list, models := routesOf(ps.list())
 	gw := gateway.New(gateway.Options{
 		Providers: list,
 		Models:    models,
@@ -82,7 +55,7 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 		Logger:    opts.Logger,
 		Cost: func(provider, model string, u traces.Usage) float64 {
 			// Price by the provider's type: a provider named "work-openai" bills like "openai".
-			price, ok := prices.Lookup(typeOf[provider], model)
+			price, ok := prices.Lookup(ps.typeOf(provider), model)
 			if !ok {
 				return 0
 			}
@@ -96,5 +69,6 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 		DefaultTimeouts: gateway.Timeouts{Request: cfg.Gateway.Timeout, StreamIdle: cfg.Gateway.StreamIdleTimeout},
 		MaxBodyBytes:    cfg.Gateway.MaxBodyBytes,
 	})
-	return gw, reg, built, nil
+	ps.gw = gw
+	return gw, reg, ps, nil
 }

@@ -52,7 +52,7 @@ type Server struct {
 
 	gateway   *gateway.Gateway
 	aliases   *aliases.Registry
-	providers []configuredProvider
+	providers *providerSet
 
 	allowed atomic.Pointer[map[string]bool] // Host header values accepted; set by Start
 
@@ -94,10 +94,10 @@ func New(opts Options) (*Server, error) {
 	if s.gateway, s.aliases, s.providers, err = buildGateway(opts, opts.Sink); err != nil {
 		return nil, err
 	}
-	for _, p := range s.providers {
+	for _, p := range s.providers.list() {
 		s.log.Info("provider", "name", p.provider.Name(), "type", p.cfg.Type, "from", p.source)
 	}
-	if len(s.providers) == 0 {
+	if len(s.providers.list()) == 0 {
 		s.log.Warn("no provider configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, … or add providers to the config file")
 	}
 	return s, nil

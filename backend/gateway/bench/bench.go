@@ -236,7 +236,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 		if err != nil {
 			return rep, err
 		}
-		if gw, err = startInProcess("127.0.0.1:0", rep.UpstreamURL, cfg.Model, key, conns); err != nil {
+		if gw, err = startInProcess("127.0.0.1:0", rep.UpstreamURL, cfg.Model, key); err != nil {
 			return rep, err
 		}
 	}

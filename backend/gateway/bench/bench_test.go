@@ -32,7 +32,7 @@ func fakeServe(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	gw, err := startInProcess(*addr, os.Getenv("OPENAI_BASE_URL"), "gpt-4o-mini", *key, 300)
+	gw, err := startInProcess(*addr, os.Getenv("OPENAI_BASE_URL"), "gpt-4o-mini", *key)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -151,7 +151,7 @@ func TestRunExternalTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer up.Close()
-	gw, err := startInProcess("127.0.0.1:0", up.BaseURL(), "gpt-4o-mini", "ot-test-key-0123456789", 16)
+	gw, err := startInProcess("127.0.0.1:0", up.BaseURL(), "gpt-4o-mini", "ot-test-key-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"opentracy/backend/config"
 	"opentracy/backend/gateway"
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/catalog"
 	"opentracy/backend/providers/openai"
 	"opentracy/backend/traces"
 )
@@ -61,11 +62,12 @@ func newTransport(conns int) *http.Transport {
 }
 
 // startInProcess serves gateway.New on addr in this process, with one provider named "openai"
-// pointing at upstream and traces captured in memory; clients must send key.
-func startInProcess(addr, upstream, model, key string, conns int) (*gatewayUnderTest, error) {
+// pointing at upstream (through the server's upstream client) and traces captured in memory;
+// clients must send key.
+func startInProcess(addr, upstream, model, key string) (*gatewayUnderTest, error) {
 	noEnv := func(string) (string, bool) { return "", false }
 	prov, err := openai.New(config.Provider{Name: "openai", Type: "openai-compatible", BaseURL: upstream, APIKey: config.Secret(upstreamKey)},
-		&http.Client{Transport: newTransport(conns)}, noEnv)
+		catalog.NewHTTPClient(), noEnv)
 	if err != nil {
 		return nil, fmt.Errorf("in-process gateway: %w", err)
 	}
@@ -151,7 +153,7 @@ func startChild(ctx context.Context, binary, upstream string, procs int) (*gatew
 			note: fmt.Sprintf("%s serve, GOMAXPROCS=%d, pid %d", filepath.Base(binary), procs, cmd.Process.Pid), stop: stop}, nil
 	case err := <-exited:
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("gateway child exited before printing its Gateway URL (%v); its output:\n%s", err, out.tail())
+		return nil, fmt.Errorf("gateway child exited before printing its Gateway URL (%w); its output:\n%s", err, out.tail())
 	case <-timer.C:
 		_ = stop()
 		return nil, fmt.Errorf("gateway child printed no Gateway URL within 30 s; its output:\n%s", out.tail())
@@ -294,8 +296,11 @@ type remoteUpstream struct {
 
 func newRemoteUpstream(base string, hc *http.Client) (remoteUpstream, error) {
 	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return remoteUpstream{}, fmt.Errorf("upstream %q is not a URL", base)
+	if err != nil {
+		return remoteUpstream{}, fmt.Errorf("upstream: %w", err)
+	}
+	if u.Host == "" {
+		return remoteUpstream{}, fmt.Errorf("upstream %q is not an http(s) URL", base)
 	}
 	u.Path, u.RawQuery = StatePath, ""
 	return remoteUpstream{stateURL: u.String(), hc: hc}, nil

@@ -19,7 +19,9 @@
 //     4096, high 16384 ("none" leaves it off). max_tokens is raised by the budget when it does
 //     not exceed it, and temperature/top_p values Anthropic rejects with thinking are dropped.
 //     Thinking comes back as the message's (or delta's) reasoning_content, a field OpenAI-format
-//     clients such as DeepSeek's already read.
+//     clients such as DeepSeek's already read. reasoning_content sent back in the history is
+//     dropped: Anthropic only accepts thinking blocks with their signature, which OpenAI's format
+//     cannot carry.
 //   - response_format json_object/json_schema has no Anthropic equivalent: an instruction asking
 //     for JSON (with the schema) is appended to the system prompt; the answer is not validated.
 //   - tool_choice is sent only with tools (Anthropic refuses it alone); parallel_tool_calls:

@@ -15,7 +15,9 @@ import (
 // otherwise the functions here translate the request into OpenAI's format and the answer back.
 // Losses in this direction: thinking blocks and the thinking setting, top_k, cache_control,
 // is_error on tool results, images inside tool results, and stop_sequence in the answer (OpenAI
-// does not say which stop sequence matched) have no OpenAI counterpart and are dropped.
+// does not say which stop sequence matched) have no OpenAI counterpart and are dropped. Answers
+// keep the upstream's id (chatcmpl-...), and reasoning_content is not turned into thinking
+// blocks, which would need a signature.
 
 // ChatRequestFromMessages translates an Anthropic Messages request body into an OpenAI
 // chat-completions body. A streaming request asks for stream_options.include_usage, so the

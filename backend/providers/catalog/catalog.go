@@ -38,6 +38,28 @@ func New(cfg config.Provider, client *http.Client, env config.Environment) (prov
 	return nil, fmt.Errorf("provider %q: unknown type %q (known: %v)", cfg.Name, cfg.Type, Types())
 }
 
+// Describe lists every type with its defaults, for forms.
+func Describe() []Info {
+	var out []Info
+	for _, t := range Types() {
+		info := Info{Type: t, KeyEnv: KeyEnv(t), KeyRequired: true}
+		if t == anthropic.Type {
+			info.DefaultBaseURL = anthropic.DefaultBaseURL
+		} else {
+			p := openai.Presets()[t]
+			info.DefaultBaseURL, info.KeyRequired = p.BaseURL, !p.KeyOptional
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// Info describes a provider type.
+type Info struct {
+	Type, DefaultBaseURL, KeyEnv string
+	KeyRequired                  bool
+}
+
 // KeyEnv is the environment variable that usually holds a type's key ("" for local servers).
 func KeyEnv(typ string) string {
 	if typ == anthropic.Type {

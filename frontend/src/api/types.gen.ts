@@ -17,6 +17,8 @@ export interface ApiTypes {
   EventType?: EventType;
   Provider?: Provider;
   ProviderCheck?: ProviderCheck;
+  ProviderInput?: ProviderInput;
+  ProviderType?: ProviderType;
   Alias?: Alias;
   AliasChange?: AliasChange;
   RollbackRequest?: RollbackRequest;
@@ -113,6 +115,27 @@ export interface ProviderCheck {
   ok: boolean;
   latencyMillis: number;
   message: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ProviderInput".
+ */
+export interface ProviderInput {
+  name: string;
+  type: string;
+  baseURL?: string;
+  apiKey?: string;
+  models?: string[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ProviderType".
+ */
+export interface ProviderType {
+  type: string;
+  defaultBaseURL?: string;
+  keyEnv?: string;
+  keyRequired: boolean;
 }
 /**
  * This interface was referenced by `ApiTypes`'s JSON-Schema
