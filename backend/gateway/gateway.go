@@ -71,8 +71,8 @@ type Options struct {
 
 // Gateway routes and relays requests.
 type Gateway struct {
-	opts      Options
-	log       *slog.Logger
+	opts   Options
+	log    *slog.Logger
 	routes atomic.Pointer[routes] // swapped whole when providers change; read lock-free
 
 	cooldownMu sync.Mutex
