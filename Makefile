@@ -13,6 +13,7 @@ VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/nu
 	|| echo "0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
 LDFLAGS  := -X opentracy/backend/buildinfo.version=$(VERSION)
 ARGS     ?=
+BENCH_ARGS ?=
 
 BIN          := build/bin/opentracy
 SELFTEST_BIN := build/bin/opentracy-selftest
@@ -133,8 +134,9 @@ e2e-browser: build
 e2e-desktop: deps $(SELFTEST_BIN)
 	scripts/desktop-smoke.sh $(SELFTEST_BIN)
 
-bench: deps ## run the Go benchmarks and print their numbers
+bench: build ## Go benchmarks, then the gateway harness (direct vs through the gateway); BENCH_ARGS passes flags
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(BIN) bench $(BENCH_ARGS)
 
 ## ---- packaging -----------------------------------------------------------------------------------
 

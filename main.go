@@ -20,6 +20,7 @@ import (
 	"opentracy/backend/api"
 	"opentracy/backend/buildinfo"
 	"opentracy/backend/config"
+	"opentracy/backend/gateway/bench"
 	"opentracy/backend/server"
 )
 
@@ -42,6 +43,7 @@ Usage:
   opentracy [flags]          open the desktop window (serves headless when there is no display)
   opentracy serve [flags]    serve the gateway, API and UI headless
   opentracy version          print the version
+  opentracy bench [flags]    measure the gateway against a fake upstream (opentracy bench -h)
 
 Flags:
 `
@@ -56,11 +58,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "opentracy", buildinfo.Version())
 		return 0
+	case "bench":
+		return runBench(ctx, args, stdout, stderr)
 	case "", "serve":
 	case "help":
 		args = []string{"-h"}
 	default:
-		fmt.Fprintf(stderr, "opentracy: unknown command %q (want serve or version; see opentracy -h)\n", cmd)
+		fmt.Fprintf(stderr, "opentracy: unknown command %q (want serve, bench or version; see opentracy -h)\n", cmd)
 		return 2
 	}
 
@@ -154,4 +158,35 @@ func start(ctx context.Context, cfg config.Config, desktop bool, log *slog.Logge
 	case err := <-srv.Done():
 		return err
 	}
+}
+
+// runBench measures this binary's gateway (started as a child `serve`) or another gateway by URL.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("opentracy bench", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	var cfg bench.Config
+	cfg.RegisterFlags(fset)
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if cfg.Binary == "" && cfg.Target == "" {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(stderr, "opentracy bench:", err)
+			return 1
+		}
+		cfg.Binary = self
+	}
+	report, err := bench.Run(ctx, cfg, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "opentracy bench:", err)
+		return 1
+	}
+	if failed := report.Failed(); len(failed) > 0 {
+		fmt.Fprintf(stdout, "%d target(s) missed on this machine\n", len(failed))
+	}
+	return 0
 }

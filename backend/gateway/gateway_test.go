@@ -27,7 +27,7 @@ import (
 func env(string) (string, bool) { return "", false }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	gw    *Gateway
 	srv   *httptest.Server
 	sink  *traces.MemorySink
@@ -39,7 +39,7 @@ type harness struct {
 type setupOpt func(*Options)
 
 // newHarness starts a gateway with one fake OpenAI-format upstream per provider name.
-func newHarness(t *testing.T, names []string, opts ...setupOpt) *harness {
+func newHarness(t testing.TB, names []string, opts ...setupOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: traces.NewMemorySink(100), up: map[string]*openaitest.Server{}}
 	o := Options{Sink: h.sink, Models: map[string][]string{}}
@@ -74,7 +74,7 @@ func newHarness(t *testing.T, names []string, opts ...setupOpt) *harness {
 	return h
 }
 
-func withAliases(t *testing.T, as ...aliases.Alias) setupOpt {
+func withAliases(t testing.TB, as ...aliases.Alias) setupOpt {
 	return func(o *Options) {
 		reg, err := aliases.Open("", as)
 		if err != nil {
