@@ -80,6 +80,9 @@ type Gateway struct {
 
 	stats *providerStats
 
+	modelsMu   sync.Mutex
+	modelCache map[string]cachedModels
+
 	// Seams for tests.
 	now    func() time.Time
 	sleep  func(d time.Duration, done <-chan struct{}) bool
@@ -114,13 +117,14 @@ func New(opts Options) *Gateway {
 		opts.MaxBodyBytes = 32 << 20
 	}
 	g := &Gateway{
-		opts:      opts,
-		log:       opts.Logger.With("subsystem", "gateway"),
-		cooldowns: map[deployment]time.Time{},
-		stats:     newProviderStats(),
-		now:       time.Now,
-		sleep:     sleepOrDone,
-		jitter:    rand.Float64,
+		opts:       opts,
+		log:        opts.Logger.With("subsystem", "gateway"),
+		cooldowns:  map[deployment]time.Time{},
+		stats:      newProviderStats(),
+		modelCache: map[string]cachedModels{},
+		now:        time.Now,
+		sleep:      sleepOrDone,
+		jitter:     rand.Float64,
 	}
 	g.SetProviders(opts.Providers, opts.Models)
 	return g

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
@@ -225,8 +226,10 @@ type modelItem struct {
 	OwnedBy string `json:"owned_by"`
 }
 
-// listModels answers OpenAI's GET /v1/models with aliases and every configured model.
-func (g *Gateway) listModels(w http.ResponseWriter, _ *http.Request) {
+// listModels answers OpenAI's GET /v1/models with the aliases, then every provider's models as
+// "provider/model": those configured, or, for a provider with none configured, what its upstream
+// lists (cached for modelListTTL).
+func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
 	rt := g.routes.Load()
 	list := modelList{Object: "list", Data: []modelItem{}}
 	if g.opts.Aliases != nil {
@@ -234,15 +237,59 @@ func (g *Gateway) listModels(w http.ResponseWriter, _ *http.Request) {
 			list.Data = append(list.Data, modelItem{ID: a.Name, Object: "model", OwnedBy: "opentracy-alias"})
 		}
 	}
-	var configured []modelItem
+	configured := map[string][]string{}
 	for model, provs := range rt.models {
 		for _, p := range provs {
-			configured = append(configured, modelItem{ID: p + "/" + model, Object: "model", OwnedBy: p})
+			configured[p] = append(configured[p], model)
 		}
 	}
-	sort.Slice(configured, func(i, j int) bool { return configured[i].ID < configured[j].ID })
-	list.Data = append(list.Data, configured...)
+	var items []modelItem
+	for _, name := range rt.order {
+		models := configured[name]
+		if len(models) == 0 {
+			models = g.upstreamModels(r.Context(), rt.providers[name])
+		}
+		for _, m := range models {
+			items = append(items, modelItem{ID: name + "/" + m, Object: "model", OwnedBy: name})
+		}
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	list.Data = append(list.Data, items...)
 	writeJSON(w, http.StatusOK, list)
+}
+
+// modelListTTL is how long an upstream's model list is reused.
+const modelListTTL = 10 * time.Minute
+
+type cachedModels struct {
+	ids []string
+	at  time.Time
+}
+
+// upstreamModels asks a provider for its models, at most once per modelListTTL; a failure lists
+// none (and is logged) rather than failing the whole list.
+func (g *Gateway) upstreamModels(ctx context.Context, p providers.Provider) []string {
+	lister, ok := p.(providers.ModelLister)
+	if !ok {
+		return nil
+	}
+	g.modelsMu.Lock()
+	c, ok := g.modelCache[p.Name()]
+	g.modelsMu.Unlock()
+	if ok && g.now().Sub(c.at) < modelListTTL {
+		return c.ids
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ids, err := lister.ListModels(ctx)
+	if err != nil {
+		g.log.Warn("cannot list a provider's models", "provider", p.Name(), "err", err)
+		return nil
+	}
+	g.modelsMu.Lock()
+	g.modelCache[p.Name()] = cachedModels{ids: ids, at: g.now()}
+	g.modelsMu.Unlock()
+	return ids
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -41,6 +41,11 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// ModelLister is implemented by providers that can list the models their upstream serves.
+type ModelLister interface {
+	ListModels(ctx context.Context) ([]string, error)
+}
+
 // Request is one upstream call.
 type Request struct {
 	// Body is the client's OpenAI request body, raw: unknown fields must survive.

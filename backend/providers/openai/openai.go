@@ -45,6 +45,7 @@ var (
 	_ providers.Embedder    = (*Provider)(nil)
 	_ providers.Passthrough = (*Provider)(nil)
 	_ providers.Checker     = (*Provider)(nil)
+	_ providers.ModelLister = (*Provider)(nil)
 )
 
 // New builds the adapter for cfg.Type, which must be one of Presets.
@@ -103,26 +104,39 @@ func (p *Provider) BaseURL() string { return p.baseURL }
 
 // Check lists the upstream's models: it proves the base URL and key work and costs nothing.
 func (p *Provider) Check(ctx context.Context) error {
+	_, err := p.ListModels(ctx)
+	return err
+}
+
+// ListModels returns the model ids the upstream's GET /models lists.
+func (p *Provider) ListModels(ctx context.Context) ([]string, error) {
 	target := p.baseURL + "/models"
 	if p.preset.Azure {
 		target = p.baseURL + "/openai/models?api-version=" + url.QueryEscape(p.apiVersion)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	p.authorize(req)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return &providers.Error{Provider: p.name, Err: err}
+		return nil, &providers.Error{Provider: p.name, Err: err}
 	}
 	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: errorBody(resp.StatusCode, data)}
+		return nil, &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: errorBody(resp.StatusCode, data)}
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-	return nil
+	if err != nil {
+		return nil, &providers.Error{Provider: p.name, Err: fmt.Errorf("read model list: %w", err)}
+	}
+	var ids []string
+	gjson.GetBytes(data, "data.#.id").ForEach(func(_, id gjson.Result) bool {
+		ids = append(ids, id.String())
+		return true
+	})
+	return ids, nil
 }
 
 // authorize adds the configured headers and the key, as this upstream expects it.
