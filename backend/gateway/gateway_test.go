@@ -528,3 +528,32 @@ func TestProviderStats(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestResponsesAPIPassthrough(t *testing.T) {
+	h := newHarness(t, []string{"openai"})
+	body := `{"model":"gpt-4o-mini","input":"Tell me a three sentence bedtime story about a unicorn.","store":false}`
+	resp := h.post("/v1/responses", body)
+	if got := read(t, resp); resp.StatusCode != 200 || got != openaitest.Response("gpt-4o-mini") {
+		t.Fatalf("%d %s", resp.StatusCode, got)
+	}
+	if got := string(h.up["openai"].Requests()[0].Body); got != body {
+		t.Errorf("upstream body %s", got)
+	}
+	tr := h.lastTrace()
+	if tr.Endpoint != "responses" || tr.Usage.PromptTokens != 36 || tr.Usage.CompletionTokens != 87 || gjson.GetBytes(tr.Output, "0.type").String() != "message" {
+		t.Errorf("trace %+v", tr)
+	}
+
+	// Its streams end after response.completed, without [DONE]: not an error.
+	resp = h.post("/v1/responses", `{"model":"gpt-4o-mini","input":"hi","stream":true}`)
+	events := sseEvents(read(t, resp))
+	if diff := cmp.Diff(openaitest.ResponseEvents("gpt-4o-mini"), events); diff != "" {
+		t.Errorf("stream (-want +got):\n%s", diff)
+	}
+	if tr := h.traces(2)[0]; tr.Error != "" || tr.Usage.CompletionTokens != 87 {
+		t.Errorf("stream trace error %q usage %+v", tr.Error, tr.Usage)
+	}
+	if up := h.up["openai"].Requests()[1].Body; gjson.GetBytes(up, "stream_options").Exists() {
+		t.Errorf("stream_options added to a Responses request: %s", up)
+	}
+}

@@ -183,6 +183,7 @@ func (o *chatObserver) finish(tr *traces.Trace) {
 // bodyObserver records the usage (and the output at outputPath) of endpoints the gateway does not
 // rebuild: embeddings, legacy completions, the Responses API.
 type bodyObserver struct {
+	completed  bool // a Responses API stream reached its final event
 	outputPath string
 	usage      traces.Usage
 	output     json.RawMessage
@@ -202,8 +203,10 @@ func (o *bodyObserver) event(data []byte, stripUsage bool) bool {
 		return true
 	}
 	ev := gjson.ParseBytes(data)
-	if r := ev.Get("response"); r.Exists() && ev.Get("type").String() == "response.completed" {
-		o.whole([]byte(r.Raw)) // the Responses API repeats the whole response at the end
+	switch ev.Get("type").String() {
+	case "response.completed", "response.incomplete", "response.failed":
+		o.whole([]byte(ev.Get("response").Raw)) // the Responses API repeats the whole response at the end
+		o.completed = true
 		return true
 	}
 	if u := ev.Get("usage"); u.Exists() && u.Type != gjson.Null {
@@ -215,7 +218,8 @@ func (o *bodyObserver) event(data []byte, stripUsage bool) bool {
 	return true
 }
 
-func (o *bodyObserver) ended() bool { return false }
+// ended: Responses API streams have no [DONE]; they end after their final response event.
+func (o *bodyObserver) ended() bool { return o.completed }
 
 func (o *bodyObserver) finish(tr *traces.Trace) {
 	tr.Usage = o.usage

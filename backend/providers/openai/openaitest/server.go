@@ -109,6 +109,11 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, body []byte) {
 		} else {
 			_, _ = io.WriteString(w, ChatCompletion(req.Model))
 		}
+	case r.URL.Path == "/v1/responses" && req.Stream:
+		s.stream(w, ResponseEvents(req.Model))
+	case r.URL.Path == "/v1/responses":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, Response(req.Model))
 	case r.URL.Path == "/v1/embeddings":
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, Embedding(req.Model))
@@ -284,6 +289,21 @@ func ToolCallChunks(model string, includeUsage bool) []string {
 		events = append(events, head+`],"usage":{"prompt_tokens":82,"completion_tokens":17,"total_tokens":99}}`+"\n\n")
 	}
 	return append(events, "data: [DONE]\n\n")
+}
+
+// Response is a Responses API answer.
+func Response(model string) string {
+	return `{"id":"resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b","object":"response","created_at":1741476542,"status":"completed","error":null,"incomplete_details":null,"instructions":null,"max_output_tokens":null,"model":"` + model + `","output":[{"type":"message","id":"msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b","status":"completed","role":"assistant","content":[{"type":"output_text","text":"In a peaceful grove beneath a silver moon, a unicorn named Lumina discovered a hidden pool.","annotations":[]}]}],"parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":null,"summary":null},"store":true,"temperature":1.0,"text":{"format":{"type":"text"}},"tool_choice":"auto","tools":[],"top_p":1.0,"truncation":"disabled","usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":0},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":123},"user":null,"metadata":{}}`
+}
+
+// ResponseEvents streams a Responses API answer; such streams end without [DONE].
+func ResponseEvents(model string) []string {
+	done := Response(model)
+	return []string{
+		"event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_67c9fdcecf488190bdd9a0409de3a1ec07b8b0ad4e5eb654\",\"object\":\"response\",\"status\":\"in_progress\",\"model\":\"" + model + "\",\"output\":[]}}\n\n",
+		"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"item_id\":\"msg_67c9fdcf37fc8190ba82116e33fb28c507b8b0ad4e5eb654\",\"output_index\":0,\"content_index\":0,\"delta\":\"In a peaceful grove\"}\n\n",
+		"event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":" + done + "}\n\n",
+	}
 }
 
 // Embedding is an embeddings list with one 3-dimensional vector.
