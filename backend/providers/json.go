@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 )
 
-// jsonMarshal encodes without HTML escaping: these bodies are JSON for machines, and "<" must stay "<".
-func jsonMarshal(v any) ([]byte, error) {
+// Marshal encodes v as JSON without HTML escaping: these bodies are for machines, and "<" must
+// stay "<" as the client wrote it.
+func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -150,7 +150,7 @@ func ErrorBody(message, errType, code string) []byte {
 	if code != "" {
 		b.Code = &code
 	}
-	data, _ := jsonMarshal(struct {
+	data, _ := Marshal(struct {
 		Error body `json:"error"`
 	}{b})
 	return data

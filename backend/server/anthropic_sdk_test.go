@@ -65,7 +65,7 @@ func TestAnthropicSDKTranslatedToAnOpenAIProvider(t *testing.T) {
 		t.Errorf("streamed message %+v", streamed)
 	}
 
-	recent := sink.Recent(2)
+	recent := waitTraces(t, sink, 2)
 	for _, tr := range recent {
 		if tr.Endpoint != "anthropic.messages" || tr.Provider != "openai" || tr.Usage.PromptTokens != 19 || tr.CostUSD <= 0 || tr.FinishReason != "end_turn" {
 			t.Errorf("trace %+v", tr)
@@ -142,7 +142,7 @@ func TestAnthropicSDKNativeToAnthropic(t *testing.T) {
 	if gjson.GetBytes(fake.bodies[0], "system.0.text").String() != "Be brief." {
 		t.Errorf("native body changed: %s", fake.bodies[0])
 	}
-	for _, tr := range sink.Recent(2) {
+	for _, tr := range waitTraces(t, sink, 2) {
 		if tr.Provider != "anthropic" || tr.Usage.PromptTokens == 0 || tr.Usage.CompletionTokens == 0 || tr.CostUSD <= 0 || len(tr.Output) == 0 {
 			t.Errorf("native trace %+v", tr)
 		}

@@ -56,6 +56,7 @@ func TestOfficialNodeSDKs(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("SDK results (-want +got):\n%s", diff)
 	}
+	waitTraces(t, sink, 8)
 	if n := sink.Total(); n != 8 {
 		t.Errorf("%d traces, want 8 (every model call through the gateway but the refused one)", n)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
 	"github.com/sashabaranov/go-openai/jsonschema"
@@ -31,6 +32,21 @@ func startWithFakeOpenAI(t *testing.T) (*testServer, *openaitest.Server, *traces
 		}
 	})
 	return ts, fake, sink
+}
+
+// waitTraces waits until the sink holds n traces: a trace is recorded just after its response is
+// written, so a client can see the response first.
+func waitTraces(t *testing.T, sink *traces.MemorySink, n int) []*traces.Trace {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for sink.Total() < uint64(n) {
+		select {
+		case <-sink.Changed():
+		case <-deadline:
+			t.Fatalf("%d traces recorded, want %d", sink.Total(), n)
+		}
+	}
+	return sink.Recent(n)
 }
 
 func sdkClient(ts *testServer, key string) *goopenai.Client {
@@ -175,6 +191,7 @@ func TestGoOpenAIClientThroughTheGateway(t *testing.T) {
 	})
 
 	// Every call through the gateway left a trace, with cost from the built-in price table.
+	waitTraces(t, sink, 6)
 	if got := sink.Total(); got != 6 {
 		t.Errorf("%d traces, want 6 (one per gateway call)", got)
 	}

@@ -132,21 +132,13 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 	if req.Stream && !wreq.Stream {
 		wreq.Stream, opts.stream = true, true
 	}
-	body, err := marshal(wreq)
+	body, err := providers.Marshal(wreq)
 	if err != nil {
 		return nil, &providers.Error{Provider: p.name, Err: fmt.Errorf("encode anthropic request: %w", err)}
 	}
-	resp, err := p.post(ctx, body, opts.stream, req.Header)
+	resp, err := p.send(ctx, body, opts.stream, req.Header, openAIErrorBody)
 	if err != nil {
 		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, err := p.readError(resp)
-		if err != nil {
-			return nil, err
-		}
-		return nil, &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: openAIErrorBody(resp.StatusCode, data),
-			RetryAfter: providers.ParseRetryAfter(resp.Header, p.now())}
 	}
 	header := keptHeaders(resp.Header)
 	if opts.stream {
@@ -184,7 +176,19 @@ func (p *Provider) Messages(ctx context.Context, req *providers.Request) (*provi
 				Body: anthropicError("invalid_request_error", "cannot set model: "+err.Error())}
 		}
 	}
-	resp, err := p.post(ctx, body, req.Stream, req.Header)
+	resp, err := p.send(ctx, body, req.Stream, req.Header, anthropicErrorBody)
+	if err != nil {
+		return nil, err
+	}
+	return &providers.Response{Status: resp.StatusCode, Header: keptHeaders(resp.Header), Body: resp.Body}, nil
+}
+
+// post sends body to the Messages endpoint. A transport failure is returned as a
+// *providers.Error with Status 0; any HTTP answer is returned for the caller to judge.
+// send posts body and turns a non-2xx answer into a *providers.Error whose body errorBody renders
+// (in OpenAI's shape for Chat, Anthropic's for Messages).
+func (p *Provider) send(ctx context.Context, body []byte, stream bool, clientHeader http.Header, errorBody func(int, []byte) []byte) (*http.Response, error) {
+	resp, err := p.post(ctx, body, stream, clientHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +197,12 @@ func (p *Provider) Messages(ctx context.Context, req *providers.Request) (*provi
 		if err != nil {
 			return nil, err
 		}
-		return nil, &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: anthropicErrorBody(resp.StatusCode, data),
+		return nil, &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: errorBody(resp.StatusCode, data),
 			RetryAfter: providers.ParseRetryAfter(resp.Header, p.now())}
 	}
-	return &providers.Response{Status: resp.StatusCode, Header: keptHeaders(resp.Header), Body: resp.Body}, nil
+	return resp, nil
 }
 
-// post sends body to the Messages endpoint. A transport failure is returned as a
-// *providers.Error with Status 0; any HTTP answer is returned for the caller to judge.
 func (p *Provider) post(ctx context.Context, body []byte, stream bool, clientHeader http.Header) (*http.Response, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -263,7 +265,7 @@ func anthropicErrorBody(status int, data []byte) []byte {
 
 // anthropicError builds {"type":"error","error":{"type","message"}}.
 func anthropicError(errType, message string) []byte {
-	data, err := marshal(wireErrorBody{Type: "error", Error: wireError{Type: errType, Message: message}})
+	data, err := providers.Marshal(wireErrorBody{Type: "error", Error: wireError{Type: errType, Message: message}})
 	if err != nil {
 		// Two strings always encode; this keeps the signature simple.
 		return []byte(`{"type":"error","error":{"type":"api_error","message":"internal error"}}`)

@@ -199,14 +199,3 @@ func chatParts(raw json.RawMessage) ([]chatPart, error) {
 	}
 	return parts, nil
 }
-
-// marshal encodes without HTML escaping: these bodies are for machines, and "<" stays "<".
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"opentracy/backend/config"
+	"opentracy/backend/providers"
 )
 
 // update rewrites the *.golden files from the current output; review the diff before committing.
@@ -70,7 +71,7 @@ func jsonDiff(t *testing.T, want, got []byte) string {
 
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
-	data, err := marshal(v)
+	data, err := providers.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"opentracy/backend/providers"
 )
 
 // The gateway's Anthropic-format ingress (POST /anthropic/v1/messages) lets Anthropic-SDK apps
@@ -97,11 +99,11 @@ func ChatRequestFromMessages(body []byte) ([]byte, error) {
 	if in.Stream {
 		out.StreamOptions = &chatStreamOptions{IncludeUsage: true}
 	}
-	return marshal(out)
+	return providers.Marshal(out)
 }
 
 func jsonString(s string) json.RawMessage {
-	data, _ := marshal(s) // a string always encodes
+	data, _ := providers.Marshal(s) // a string always encodes
 	return data
 }
 
@@ -154,7 +156,7 @@ func chatContent(parts []chatPart) (json.RawMessage, error) {
 	if len(parts) == 1 && parts[0].Type == "text" {
 		return jsonString(parts[0].Text), nil
 	}
-	data, err := marshal(parts)
+	data, err := providers.Marshal(parts)
 	if err != nil {
 		return nil, fmt.Errorf("encode content: %w", err)
 	}
@@ -180,7 +182,7 @@ func toolResultContent(raw json.RawMessage) (json.RawMessage, error) {
 	if len(parts) == 0 {
 		return jsonString(""), nil
 	}
-	data, err := marshal(parts)
+	data, err := providers.Marshal(parts)
 	if err != nil {
 		return nil, fmt.Errorf("encode tool_result content: %w", err)
 	}
@@ -265,7 +267,7 @@ func chatToolChoice(tc *wireToolChoice) (json.RawMessage, error) {
 	case "tool":
 		var fn chatToolChoiceFunction
 		fn.Type, fn.Function.Name = "function", tc.Name
-		data, err := marshal(fn)
+		data, err := providers.Marshal(fn)
 		if err != nil {
 			return nil, fmt.Errorf("encode tool_choice: %w", err)
 		}
@@ -321,7 +323,7 @@ func MessagesResponseFromChat(body []byte, model string) ([]byte, error) {
 	if in.Usage != nil {
 		out.Usage = wireUsageFrom(*in.Usage)
 	}
-	return marshal(out)
+	return providers.Marshal(out)
 }
 
 // stopReason maps OpenAI's finish_reason to Anthropic's stop_reason.
@@ -661,7 +663,7 @@ func (h *messagesStreamHandler) finish(out *bytes.Buffer) error {
 
 // writeEvent writes one event in Anthropic's framing.
 func writeEvent(out *bytes.Buffer, name string, v any) error {
-	data, err := marshal(v)
+	data, err := providers.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", name, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"opentracy/backend/providers"
 )
 
 // defaultMaxTokens is sent when the client sets no limit: Anthropic requires max_tokens.
@@ -305,7 +307,7 @@ func toolResultBlock(m chatMessage) (wireBlock, error) {
 			return wireBlock{}, err
 		}
 		if len(blocks) > 0 {
-			data, err := marshal(blocks)
+			data, err := providers.Marshal(blocks)
 			if err != nil {
 				return wireBlock{}, fmt.Errorf("encode tool result: %w", err)
 			}

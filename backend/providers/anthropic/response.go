@@ -48,7 +48,7 @@ func fromWireResponse(body []byte, now time.Time) ([]byte, error) {
 		Choices: []chatChoice{{Index: 0, Message: out, FinishReason: finishReason(deref(msg.StopReason))}},
 		Usage:   chatUsageFrom(msg.Usage),
 	}
-	return marshal(resp)
+	return providers.Marshal(resp)
 }
 
 func compactJSON(raw json.RawMessage) (string, error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"opentracy/backend/providers"
 )
 
 // newChatStream turns an Anthropic Messages event stream into an OpenAI chat.completion.chunk
@@ -181,7 +183,7 @@ func (h *chatStreamHandler) write(out *bytes.Buffer, d chatDelta, finish *string
 
 // writeData writes v as one "data:" event.
 func writeData(out *bytes.Buffer, v any) error {
-	data, err := marshal(v)
+	data, err := providers.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode stream chunk: %w", err)
 	}
