@@ -100,8 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	desktop := cmd == ""
-	if desktop && !app.DisplayAvailable() {
-		fmt.Fprintln(stdout, "No display found (DISPLAY and WAYLAND_DISPLAY are unset): falling back to `opentracy serve`.")
+	if why := app.WhyNoWindow(); desktop && why != "" {
+		fmt.Fprintln(stdout, why+": falling back to `opentracy serve`.")
 		desktop = false
 	}
 

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"runtime"
 	"sync"
 
 	"github.com/wailsapp/wails/v2"
@@ -22,13 +20,13 @@ import (
 	"opentracy/backend/server"
 )
 
-// DisplayAvailable reports whether a window can be opened. On Linux a window needs an X11 or
-// Wayland display; without one GTK would abort the process, so the caller serves headless instead.
-func DisplayAvailable() bool {
-	if runtime.GOOS != "linux" {
-		return true
+// displayMissing explains why no window can be opened here, or returns "". On Linux a window
+// needs an X11 or Wayland display; without one GTK would abort the process.
+func displayMissing(goos string, getenv func(string) string) string {
+	if goos == "linux" && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
+		return "No display found (DISPLAY and WAYLAND_DISPLAY are unset)"
 	}
-	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
+	return ""
 }
 
 // Options configure the window.
