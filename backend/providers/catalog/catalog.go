@@ -11,12 +11,13 @@ import (
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/anthropic"
+	"opentracy/backend/providers/bedrock"
 	"opentracy/backend/providers/openai"
 )
 
 // Types lists every provider type, sorted.
 func Types() []string {
-	types := []string{anthropic.Type}
+	types := []string{anthropic.Type, bedrock.Type}
 	for t := range openai.Presets() {
 		types = append(types, t)
 	}
@@ -29,8 +30,8 @@ func New(cfg config.Provider, client *http.Client, env config.Environment) (prov
 	switch cfg.Type {
 	case anthropic.Type:
 		return anthropic.New(cfg, client, env)
-	case "bedrock":
-		return nil, fmt.Errorf("provider %q: AWS Bedrock is not supported yet", cfg.Name)
+	case bedrock.Type:
+		return bedrock.New(cfg, client, env)
 	}
 	if _, ok := openai.Presets()[cfg.Type]; ok {
 		return openai.New(cfg, client, env)
@@ -43,9 +44,12 @@ func Describe() []Info {
 	var out []Info
 	for _, t := range Types() {
 		info := Info{Type: t, KeyEnv: KeyEnv(t), KeyRequired: true}
-		if t == anthropic.Type {
+		switch t {
+		case anthropic.Type:
 			info.DefaultBaseURL = anthropic.DefaultBaseURL
-		} else {
+		case bedrock.Type:
+			info.DefaultBaseURL = bedrock.DefaultBaseURL("<region>")
+		default:
 			p := openai.Presets()[t]
 			info.DefaultBaseURL, info.KeyRequired = p.BaseURL, !p.KeyOptional
 		}
@@ -62,15 +66,19 @@ type Info struct {
 
 // KeyEnv is the environment variable that usually holds a type's key ("" for local servers).
 func KeyEnv(typ string) string {
-	if typ == anthropic.Type {
+	switch typ {
+	case anthropic.Type:
 		return "ANTHROPIC_API_KEY"
+	case bedrock.Type:
+		return bedrock.BearerTokenEnv // or SigV4 with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
 	}
 	return openai.Presets()[typ].KeyEnv
 }
 
 // FromEnvironment returns a default configuration for every cloud provider whose usual key
 // variable is set, e.g. openai for OPENAI_API_KEY (its base URL may come from OPENAI_BASE_URL).
-// Azure is left out: it needs deployments, which only the config file can give.
+// Azure is left out: it needs deployments, which only the config file can give; Bedrock is found
+// by its API key (AWS_BEARER_TOKEN_BEDROCK), not by AWS credentials that may be there for other uses.
 func FromEnvironment(env config.Environment) []config.Provider {
 	var out []config.Provider
 	for _, t := range Types() {

@@ -1,0 +1,286 @@
+package bedrock
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/google/go-cmp/cmp"
+
+	"opentracy/backend/config"
+)
+
+// update rewrites the *.golden files from the current output; review the diff before committing.
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// The clock, id and credentials every test provider uses. The keys are AWS's documentation
+// examples.
+const (
+	testID     = "chatcmpl-test"
+	testRegion = "us-east-1"
+	testAKID   = "AKIDEXAMPLE"
+	testSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	testModel  = "anthropic.claude-3-5-haiku-20241022-v1:0"
+)
+
+func testNow() time.Time { return time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC) }
+
+func testEnv(extra map[string]string) map[string]string {
+	env := map[string]string{"AWS_ACCESS_KEY_ID": testAKID, "AWS_SECRET_ACCESS_KEY": testSecret, "AWS_REGION": testRegion}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+func envMap(m map[string]string) config.Environment {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// newTestProvider points a provider at base with the test credentials (plus env), clock and id.
+func newTestProvider(t *testing.T, cfg config.Provider, env map[string]string) *Provider {
+	t.Helper()
+	if cfg.Type == "" {
+		cfg.Type = Type
+	}
+	p, err := New(cfg, http.DefaultClient, envMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.now = testNow
+	p.newID = func() string { return testID }
+	return p
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// checkGolden compares got with testdata/name line by line.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+// jsonDiff compares two JSON documents by value.
+func jsonDiff(t *testing.T, want, got []byte) string {
+	t.Helper()
+	var w, g any
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("want is not JSON: %v\n%s", err, want)
+	}
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got is not JSON: %v\n%s", err, got)
+	}
+	return cmp.Diff(w, g)
+}
+
+// frameSpec is one event-stream message of a testdata/*.events.json script: an event, or an
+// exception when Exception is set.
+type frameSpec struct {
+	Event     string          `json:"event"`
+	Exception string          `json:"exception"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+// frames encodes a script with the SDK's encoder, so the test input has real event-stream framing
+// (prelude, headers, CRCs), as ConverseStream sends it.
+func frames(t *testing.T, specs []frameSpec) []byte {
+	t.Helper()
+	enc := eventstream.NewEncoder()
+	var buf bytes.Buffer
+	for _, s := range specs {
+		var msg eventstream.Message
+		if s.Exception != "" {
+			msg.Headers.Set(":message-type", eventstream.StringValue("exception"))
+			msg.Headers.Set(":exception-type", eventstream.StringValue(s.Exception))
+		} else {
+			msg.Headers.Set(":message-type", eventstream.StringValue("event"))
+			msg.Headers.Set(":event-type", eventstream.StringValue(s.Event))
+		}
+		msg.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+		var payload bytes.Buffer
+		if err := json.Compact(&payload, s.Payload); err != nil {
+			t.Fatal(err)
+		}
+		msg.Payload = payload.Bytes()
+		if err := enc.Encode(&buf, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// streamFixture encodes testdata/name (an events script) into event-stream bytes.
+func streamFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	var specs []frameSpec
+	if err := json.Unmarshal(fixture(t, name), &specs); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return frames(t, specs)
+}
+
+// upstream is a fake Bedrock runtime that records each request and answers with a canned reply.
+type upstream struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	requests []recorded
+
+	status int
+	header http.Header
+	reply  []byte
+}
+
+type recorded struct {
+	method, path, requestURI, host string
+	header                         http.Header
+	body                           []byte
+}
+
+func newUpstream(t *testing.T, status int, contentType string, reply []byte) *upstream {
+	t.Helper()
+	u := &upstream{status: status, header: http.Header{"Content-Type": {contentType}}, reply: reply}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.requests = append(u.requests, recorded{method: r.Method, path: r.URL.Path, requestURI: r.RequestURI, host: r.Host,
+			header: r.Header.Clone(), body: data})
+		u.mu.Unlock()
+		for k, vs := range u.header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(u.status)
+		_, _ = w.Write(u.reply)
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) last(t *testing.T) recorded {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.requests) == 0 {
+		t.Fatal("upstream got no request")
+	}
+	return u.requests[len(u.requests)-1]
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.requests)
+}
+
+// checkSigV4 checks the request's SigV4 Authorization header the way Bedrock would (see
+// verifySigV4) and returns the signed header names.
+func checkSigV4(t *testing.T, got recorded, creds aws.Credentials) []string {
+	t.Helper()
+	signed, err := verifySigV4(got, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// verifySigV4 checks a SigV4 Authorization header: its shape, its scope, and its signature,
+// recomputed with the SDK's signer over the request as received (only the headers it says it
+// signed).
+func verifySigV4(got recorded, creds aws.Credentials) ([]string, error) {
+	authRE := regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/bedrock/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
+	auth := got.header.Get("Authorization")
+	m := authRE.FindStringSubmatch(auth)
+	if m == nil {
+		return nil, fmt.Errorf("authorization %q is not a SigV4 header", auth)
+	}
+	amzDate := got.header.Get("X-Amz-Date")
+	when, err := time.Parse("20060102T150405Z", amzDate)
+	if err != nil {
+		return nil, fmt.Errorf("X-Amz-Date %q: %w", amzDate, err)
+	}
+	if m[1] != creds.AccessKeyID || m[2] != when.Format("20060102") || m[3] != testRegion {
+		return nil, fmt.Errorf("credential scope %s/%s/%s, want %s/%s/%s", m[1], m[2], m[3], creds.AccessKeyID, when.Format("20060102"), testRegion)
+	}
+	signed := strings.Split(m[4], ";")
+
+	req, err := http.NewRequest(got.method, "http://"+got.host+got.requestURI, bytes.NewReader(got.body))
+	if err != nil {
+		return nil, err
+	}
+	req.Host = got.host
+	for _, h := range signed {
+		if h == "host" || h == "content-length" {
+			continue // from req.Host and req.ContentLength
+		}
+		vs := got.header.Values(h)
+		if len(vs) == 0 {
+			return nil, fmt.Errorf("signed header %q was not received", h)
+		}
+		req.Header[http.CanonicalHeaderKey(h)] = vs
+	}
+	sum := sha256.Sum256(got.body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "bedrock", testRegion, when); err != nil {
+		return nil, err
+	}
+	if want := req.Header.Get("Authorization"); auth != want {
+		return nil, fmt.Errorf("signature does not verify:\n got %s\nwant %s", auth, want)
+	}
+	return signed, nil
+}
+
+// readAllSmall reads r with a one-byte buffer, the worst case for a reader keeping state.
+func readAllSmall(r io.Reader) ([]byte, error) {
+	var out bytes.Buffer
+	p := make([]byte, 1)
+	for {
+		n, err := r.Read(p)
+		out.Write(p[:n])
+		if errors.Is(err, io.EOF) {
+			return out.Bytes(), nil
+		}
+		if err != nil {
+			return out.Bytes(), err
+		}
+	}
+}

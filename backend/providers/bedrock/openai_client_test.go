@@ -1,0 +1,346 @@
+package bedrock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	openai "github.com/sashabaranov/go-openai"
+
+	"opentracy/backend/config"
+	"opentracy/backend/providers"
+)
+
+// These tests decode the adapter's output with a real OpenAI client, proving it is valid OpenAI
+// wire format and not merely what this package's own types expect.
+
+// openAIClient serves p.Chat as an OpenAI endpoint, the way the gateway does, and returns a
+// client for it.
+func openAIClient(t *testing.T, p *Provider) *openai.Client {
+	t.Helper()
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var peek struct {
+			Stream bool `json:"stream"`
+		}
+		_ = json.Unmarshal(body, &peek)
+		resp, err := p.Chat(r.Context(), &providers.Request{Body: body, Model: testModel, Stream: peek.Stream, Header: r.Header})
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(pe.Status)
+			_, _ = w.Write(pe.Body)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer resp.Body.Close()
+		if peek.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(resp.Status)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(gw.Close)
+	cfg := openai.DefaultConfig("gateway-key")
+	cfg.BaseURL = gw.URL + "/v1"
+	return openai.NewClientWithConfig(cfg)
+}
+
+func clientFor(t *testing.T, status int, contentType string, reply []byte) (*openai.Client, *upstream) {
+	t.Helper()
+	up := newUpstream(t, status, contentType, reply)
+	return openAIClient(t, newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))), up
+}
+
+func clientRequest(stream bool) openai.ChatCompletionRequest {
+	req := openai.ChatCompletionRequest{
+		Model:    "bedrock/haiku",
+		Messages: []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: "What is the weather like in Paris?"}},
+		Tools: []openai.Tool{{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
+			Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"location":{"type":"string"}}}`)}}},
+		Stream: stream,
+	}
+	if stream {
+		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	return req
+}
+
+func TestOpenAIClientNonStreaming(t *testing.T) {
+	created := testNow().Unix()
+	tests := []struct {
+		fixture string
+		want    openai.ChatCompletionResponse
+	}{
+		{
+			fixture: "converse_text.json",
+			want: openai.ChatCompletionResponse{
+				ID: testID, Object: "chat.completion", Created: created, Model: testModel,
+				Choices: []openai.ChatCompletionChoice{{Message: openai.ChatCompletionMessage{Role: "assistant", Content: "Hello! How can I help you today?"},
+					FinishReason: openai.FinishReasonStop}},
+				Usage: openai.Usage{PromptTokens: 12, CompletionTokens: 11, TotalTokens: 23, PromptTokensDetails: &openai.PromptTokensDetails{}},
+			},
+		},
+		{
+			fixture: "converse_tool_use.json",
+			want: openai.ChatCompletionResponse{
+				ID: testID, Object: "chat.completion", Created: created, Model: testModel,
+				Choices: []openai.ChatCompletionChoice{{Message: openai.ChatCompletionMessage{Role: "assistant",
+					Content: "I'll look up the weather in both cities.",
+					ToolCalls: []openai.ToolCall{
+						{ID: "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", Type: openai.ToolTypeFunction,
+							Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location":"Paris","unit":"celsius"}`}},
+						{ID: "tooluse_4rGq9RZlTi2dPSuLxVYQxw", Type: openai.ToolTypeFunction,
+							Function: openai.FunctionCall{Name: "get_time", Arguments: `{}`}},
+					}},
+					FinishReason: openai.FinishReasonToolCalls}},
+				Usage: openai.Usage{PromptTokens: 391, CompletionTokens: 92, TotalTokens: 483, PromptTokensDetails: &openai.PromptTokensDetails{}},
+			},
+		},
+		{
+			fixture: "converse_reasoning_cache.json",
+			want: openai.ChatCompletionResponse{
+				ID: testID, Object: "chat.completion", Created: created, Model: testModel,
+				Choices: []openai.ChatCompletionChoice{{Message: openai.ChatCompletionMessage{Role: "assistant", Content: "The report covers three quarters",
+					ReasoningContent: "The user wants a summary. "}, FinishReason: openai.FinishReasonLength}},
+				Usage: openai.Usage{PromptTokens: 3308, CompletionTokens: 200, TotalTokens: 3508, PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 3000}},
+			},
+		},
+		{
+			fixture: "converse_guardrail.json",
+			want: openai.ChatCompletionResponse{
+				ID: testID, Object: "chat.completion", Created: created, Model: testModel,
+				Choices: []openai.ChatCompletionChoice{{Message: openai.ChatCompletionMessage{Role: "assistant", Content: "Sorry, I can't help with that."},
+					FinishReason: openai.FinishReasonContentFilter}},
+				Usage: openai.Usage{PromptTokens: 20, CompletionTokens: 8, TotalTokens: 28, PromptTokensDetails: &openai.PromptTokensDetails{}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			client, _ := clientFor(t, http.StatusOK, "application/json", fixture(t, tt.fixture))
+			got, err := client.CreateChatCompletion(context.Background(), clientRequest(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".httpHeader" }, cmp.Ignore())); diff != "" {
+				t.Errorf("decoded response (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// streamResult is what an OpenAI client assembles from a stream.
+type streamResult struct {
+	ID, Model, Content, Reasoning string
+	ToolCalls                     []openai.ToolCall
+	FinishReason                  openai.FinishReason
+	Usage                         *openai.Usage
+	Chunks                        int
+}
+
+func readClientStream(t *testing.T, stream *openai.ChatCompletionStream) (streamResult, error) {
+	t.Helper()
+	defer stream.Close()
+	var r streamResult
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return r, nil
+		}
+		if err != nil {
+			return r, err
+		}
+		r.Chunks++
+		r.ID, r.Model = chunk.ID, chunk.Model
+		if chunk.Usage != nil {
+			r.Usage = chunk.Usage
+		}
+		for _, c := range chunk.Choices {
+			r.Content += c.Delta.Content
+			r.Reasoning += c.Delta.ReasoningContent
+			if c.FinishReason != "" {
+				r.FinishReason = c.FinishReason
+			}
+			for _, tc := range c.Delta.ToolCalls {
+				if tc.Index == nil {
+					t.Fatalf("tool call delta without index: %+v", tc)
+				}
+				for len(r.ToolCalls) <= *tc.Index {
+					r.ToolCalls = append(r.ToolCalls, openai.ToolCall{})
+				}
+				call := &r.ToolCalls[*tc.Index]
+				call.ID += tc.ID
+				call.Type = openai.ToolType(string(call.Type) + string(tc.Type))
+				call.Function.Name += tc.Function.Name
+				call.Function.Arguments += tc.Function.Arguments
+			}
+		}
+	}
+}
+
+func TestOpenAIClientStreaming(t *testing.T) {
+	tests := []struct {
+		fixture string
+		want    streamResult
+	}{
+		{
+			fixture: "stream_text.events.json",
+			want: streamResult{ID: testID, Model: testModel, Content: "Hello! How can I <help> you today?",
+				FinishReason: openai.FinishReasonStop, Chunks: 6,
+				Usage: &openai.Usage{PromptTokens: 1512, CompletionTokens: 11, TotalTokens: 1523, PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 1500}}},
+		},
+		{
+			fixture: "stream_tools.events.json",
+			want: streamResult{ID: testID, Model: testModel, Content: "Checking both cities.", FinishReason: openai.FinishReasonToolCalls, Chunks: 11,
+				ToolCalls: []openai.ToolCall{
+					{ID: "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location": "Paris"}`}},
+					{ID: "tooluse_4rGq9RZlTi2dPSuLxVYQxw", Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location": "Tokyo"}`}},
+					{ID: "tooluse_Yb3nZ2cPQe6bS0VvWq1r8g", Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: "get_time", Arguments: `{}`}},
+				},
+				Usage: &openai.Usage{PromptTokens: 2420, CompletionTokens: 71, TotalTokens: 2491, PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 1800}}},
+		},
+		{
+			fixture: "stream_reasoning.events.json",
+			want: streamResult{ID: testID, Model: testModel, Content: "27 * 453 = 12,231", Reasoning: "27 * 453: 10,800 + 1,350 + 81.",
+				FinishReason: openai.FinishReasonLength, Chunks: 6,
+				Usage: &openai.Usage{PromptTokens: 30, CompletionTokens: 60, TotalTokens: 90, PromptTokensDetails: &openai.PromptTokensDetails{}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			client, _ := clientFor(t, http.StatusOK, "application/vnd.amazon.eventstream", streamFixture(t, tt.fixture))
+			stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readClientStream(t, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("assembled stream (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestOpenAIClientStreamException(t *testing.T) {
+	tests := []struct {
+		fixture, wantType, wantCode, wantMsg, wantContent string
+	}{
+		{"stream_exception.events.json", "rate_limit_error", "rate_limit_exceeded", "Too many tokens", "Once upon"},
+		{"stream_model_error.events.json", "server_error", "model_stream_error", "Model stream error", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			client, _ := clientFor(t, http.StatusOK, "application/vnd.amazon.eventstream", streamFixture(t, tt.fixture))
+			stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readClientStream(t, stream)
+			var apiErr *openai.APIError
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("err = %v, want an *openai.APIError", err)
+			}
+			if apiErr.Type != tt.wantType || apiErr.Code != tt.wantCode || !strings.Contains(apiErr.Message, tt.wantMsg) {
+				t.Errorf("api error = %+v", apiErr)
+			}
+			if got.Content != tt.wantContent {
+				t.Errorf("content before the error = %q, want %q", got.Content, tt.wantContent)
+			}
+		})
+	}
+}
+
+func TestOpenAIClientUpstreamErrors(t *testing.T) {
+	tests := []struct {
+		name, errorType, body string
+		status                int
+		wantType              string
+		wantCode              any
+		wantMsg               string
+	}{
+		{"throttled", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/", `{"message":"Too many requests, please wait before trying again."}`,
+			429, "rate_limit_error", "rate_limit_exceeded", "Too many requests"},
+		// go-openai decodes a null code as the int 0.
+		{"invalid", "ValidationException", `{"message":"The provided model identifier is invalid."}`,
+			400, "invalid_request_error", 0, "model identifier is invalid"},
+		{"denied", "AccessDeniedException", `{"Message":"You don't have access to the model with the specified model ID."}`,
+			403, "permission_error", 0, "don't have access"},
+	}
+	for _, tt := range tests {
+		for _, stream := range []bool{false, true} {
+			client, up := clientFor(t, tt.status, "application/json", []byte(tt.body))
+			up.header.Set("X-Amzn-Errortype", tt.errorType)
+			var err error
+			if stream {
+				_, err = client.CreateChatCompletionStream(context.Background(), clientRequest(true))
+			} else {
+				_, err = client.CreateChatCompletion(context.Background(), clientRequest(false))
+			}
+			var apiErr *openai.APIError
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("%s stream=%v: err = %v, want *openai.APIError", tt.name, stream, err)
+			}
+			if apiErr.HTTPStatusCode != tt.status || apiErr.Type != tt.wantType || apiErr.Code != tt.wantCode || !strings.Contains(apiErr.Message, tt.wantMsg) {
+				t.Errorf("%s stream=%v: api error = %+v", tt.name, stream, apiErr)
+			}
+		}
+	}
+}
+
+func TestOpenAIClientRequestTranslated(t *testing.T) {
+	// What the real client sends reaches Bedrock translated, and signed.
+	client, up := clientFor(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
+	req := clientRequest(false)
+	req.Messages = append([]openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleSystem, Content: "Be brief."}}, req.Messages...)
+	req.Messages = append(req.Messages,
+		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, ToolCalls: []openai.ToolCall{{ID: "call_1", Type: openai.ToolTypeFunction,
+			Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location":"Paris"}`}}}},
+		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleTool, ToolCallID: "call_1", Content: "18C and cloudy"},
+		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, MultiContent: []openai.ChatMessagePart{
+			{Type: openai.ChatMessagePartTypeText, Text: "And this one?"},
+			{Type: openai.ChatMessagePartTypeImageURL, ImageURL: &openai.ChatMessageImageURL{URL: "data:image/webp;base64,UklGRg=="}}}},
+	)
+	req.MaxCompletionTokens = 300
+	req.Temperature = 0.7
+	req.Stop = []string{"END"}
+	req.ToolChoice = openai.ToolChoice{Type: openai.ToolTypeFunction, Function: openai.ToolFunction{Name: "get_weather"}}
+	req.User = "u-1"
+	if _, err := client.CreateChatCompletion(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"system":[{"text":"Be brief."}],
+		"messages":[
+			{"role":"user","content":[{"text":"What is the weather like in Paris?"}]},
+			{"role":"assistant","content":[{"toolUse":{"toolUseId":"call_1","name":"get_weather","input":{"location":"Paris"}}}]},
+			{"role":"user","content":[{"toolResult":{"toolUseId":"call_1","content":[{"text":"18C and cloudy"}]}},
+				{"text":"And this one?"},{"image":{"format":"webp","source":{"bytes":"UklGRg=="}}}]}],
+		"inferenceConfig":{"maxTokens":300,"temperature":0.7,"stopSequences":["END"]},
+		"toolConfig":{"tools":[{"toolSpec":{"name":"get_weather","inputSchema":{"json":{"type":"object","properties":{"location":{"type":"string"}}}}}}],
+			"toolChoice":{"tool":{"name":"get_weather"}}}}`
+	got := up.last(t)
+	if diff := jsonDiff(t, []byte(want), got.body); diff != "" {
+		t.Errorf("converse request (-want +got):\n%s", diff)
+	}
+	if got.header.Get("Authorization") == "Bearer gateway-key" {
+		t.Error("the client's gateway key reached Bedrock")
+	}
+}

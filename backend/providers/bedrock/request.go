@@ -1,0 +1,473 @@
+package bedrock
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// streamOptions is what the response side needs to remember from the request.
+type streamOptions struct {
+	stream       bool
+	includeUsage bool
+}
+
+// toConverse translates an OpenAI chat-completions body into a Converse request. Every error is
+// the client's fault (the gateway answers 400). Fields with no Converse counterpart are dropped;
+// the package comment lists them.
+func toConverse(body []byte) (*converseRequest, streamOptions, error) {
+	var in chatRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, streamOptions{}, fmt.Errorf("request body is not a valid chat-completions request: %w", err)
+	}
+	if in.N != nil && *in.N > 1 {
+		return nil, streamOptions{}, errors.New("n>1 is not supported by Bedrock")
+	}
+	opts := streamOptions{stream: in.Stream, includeUsage: in.StreamOptions != nil && in.StreamOptions.IncludeUsage}
+
+	out := &converseRequest{}
+	t := translator{names: map[string]bool{}}
+	if err := t.messages(in.Messages, out); err != nil {
+		return nil, streamOptions{}, err
+	}
+	if instruction := responseFormatInstruction(in.ResponseFormat); instruction != "" {
+		out.System = append(out.System, textBlock(instruction))
+	}
+
+	var ic inferenceConfig
+	switch {
+	case in.MaxCompletionTokens != nil && *in.MaxCompletionTokens > 0:
+		ic.MaxTokens = in.MaxCompletionTokens
+	case in.MaxTokens != nil && *in.MaxTokens > 0:
+		ic.MaxTokens = in.MaxTokens
+	}
+	// Passed through unclamped: the valid range depends on the model behind Bedrock.
+	ic.Temperature, ic.TopP = in.Temperature, in.TopP
+	stops, err := stopSequences(in.Stop)
+	if err != nil {
+		return nil, streamOptions{}, err
+	}
+	ic.StopSequences = stops
+	if ic.MaxTokens != nil || ic.Temperature != nil || ic.TopP != nil || len(ic.StopSequences) > 0 {
+		out.InferenceConfig = &ic
+	}
+
+	tc, err := toToolConfig(&in)
+	if err != nil {
+		return nil, streamOptions{}, err
+	}
+	out.ToolConfig = tc
+	return out, opts, nil
+}
+
+// translator holds what the message translation remembers across messages: the document names
+// used so far, since Bedrock wants each document in a request named differently.
+type translator struct {
+	names map[string]bool
+}
+
+// messages fills system and messages. System and developer messages, wherever they appear, join
+// the top-level system prompt in order; tool results become toolResult blocks in a user turn;
+// consecutive turns of one role merge, since Converse requires alternation.
+func (t *translator) messages(msgs []chatMessage, out *converseRequest) error {
+	for i, m := range msgs {
+		var (
+			role   string
+			blocks []block
+			err    error
+		)
+		switch m.Role {
+		case "system", "developer":
+			var parts []chatPart
+			parts, err = chatParts(m.Content)
+			if err != nil {
+				return fmt.Errorf("messages[%d]: %w", i, err)
+			}
+			for _, p := range parts {
+				if p.Type != "text" {
+					return fmt.Errorf("messages[%d]: a %s message may only hold text, not %q", i, m.Role, p.Type)
+				}
+				out.System = appendText(out.System, p)
+			}
+			continue
+		case "user":
+			role = "user"
+			blocks, err = t.userBlocks(m.Content, true)
+		case "assistant":
+			role = "assistant"
+			blocks, err = assistantBlocks(m)
+		case "tool":
+			role = "user"
+			var b block
+			b, err = t.toolResultBlock(m)
+			blocks = []block{b}
+		default:
+			return fmt.Errorf("messages[%d]: role %q is not supported", i, m.Role)
+		}
+		if err != nil {
+			return fmt.Errorf("messages[%d]: %w", i, err)
+		}
+		if len(blocks) == 0 {
+			// Bedrock rejects empty turns; an empty message carries nothing to keep.
+			continue
+		}
+		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
+			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
+			continue
+		}
+		out.Messages = append(out.Messages, message{Role: role, Content: blocks})
+	}
+	return nil
+}
+
+// appendText adds a non-empty text part, and after it a cache point when the part asks for
+// caching: cache_control is how OpenAI-format clients mark prompt-cache breakpoints.
+func appendText(blocks []block, p chatPart) []block {
+	if p.Text == "" {
+		return blocks
+	}
+	return withCachePoint(append(blocks, textBlock(p.Text)), p)
+}
+
+func withCachePoint(blocks []block, p chatPart) []block {
+	if len(bytes.TrimSpace(p.CacheControl)) == 0 || bytes.Equal(bytes.TrimSpace(p.CacheControl), []byte("null")) {
+		return blocks
+	}
+	return append(blocks, block{CachePoint: &cachePoint{Type: "default"}})
+}
+
+// userBlocks converts user content; cachePoints is false inside a tool result, where Bedrock
+// allows no cache point.
+func (t *translator) userBlocks(content json.RawMessage, cachePoints bool) ([]block, error) {
+	parts, err := chatParts(content)
+	if err != nil {
+		return nil, err
+	}
+	var blocks []block
+	for j, p := range parts {
+		var b block
+		switch p.Type {
+		case "text":
+			if p.Text == "" {
+				continue
+			}
+			b = textBlock(p.Text)
+		case "image_url":
+			if p.ImageURL == nil || p.ImageURL.URL == "" {
+				return nil, fmt.Errorf("content[%d]: image_url part without a url", j)
+			}
+			img, err := imageBlock(p.ImageURL.URL)
+			if err != nil {
+				return nil, fmt.Errorf("content[%d]: %w", j, err)
+			}
+			b = block{Image: img}
+		case "file":
+			doc, err := t.documentBlock(p.File)
+			if err != nil {
+				return nil, fmt.Errorf("content[%d]: %w", j, err)
+			}
+			b = block{Document: doc}
+		default:
+			return nil, fmt.Errorf("content[%d]: content part type %q is not supported by Bedrock", j, p.Type)
+		}
+		blocks = append(blocks, b)
+		if cachePoints {
+			blocks = withCachePoint(blocks, p)
+		}
+	}
+	return blocks, nil
+}
+
+// imageFormat maps an image media type to Converse's image format ("" when unsupported).
+func imageFormat(mediaType string) string {
+	switch strings.ToLower(mediaType) {
+	case "image/png":
+		return "png"
+	case "image/jpeg", "image/jpg":
+		return "jpeg"
+	case "image/gif":
+		return "gif"
+	case "image/webp":
+		return "webp"
+	}
+	return ""
+}
+
+// imageBlock turns a data: URL into an inline image. Converse cannot fetch URLs (only S3
+// locations, which OpenAI's format cannot name), so http(s) URLs are refused.
+func imageBlock(u string) (*mediaBlock, error) {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return nil, errors.New("image_url: Bedrock needs images inline; send the image as a data: URL (data:image/png;base64,...) instead of an http(s) URL")
+	}
+	mediaType, data, err := parseDataURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("image_url: %w", err)
+	}
+	format := imageFormat(mediaType)
+	if format == "" {
+		return nil, fmt.Errorf("image_url: media type %q is not supported by Bedrock (use png, jpeg, gif or webp)", mediaType)
+	}
+	return &mediaBlock{Format: format, Source: mediaSource{Bytes: data}}, nil
+}
+
+// documentFormat maps a document media type to Converse's document format ("" when unsupported).
+func documentFormat(mediaType string) string {
+	switch strings.ToLower(mediaType) {
+	case "application/pdf":
+		return "pdf"
+	case "text/csv":
+		return "csv"
+	case "application/msword":
+		return "doc"
+	case "application/vnd.openxmlformats-officedocument.wordprocessingml.document":
+		return "docx"
+	case "application/vnd.ms-excel":
+		return "xls"
+	case "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+		return "xlsx"
+	case "text/html":
+		return "html"
+	case "text/plain":
+		return "txt"
+	case "text/markdown":
+		return "md"
+	}
+	return ""
+}
+
+// documentBlock turns an OpenAI file part with inline data into a Converse document.
+func (t *translator) documentBlock(f *chatFile) (*mediaBlock, error) {
+	if f == nil || f.FileData == "" {
+		return nil, errors.New("file parts need file_data (file_id is not supported by Bedrock)")
+	}
+	mediaType, data, err := parseDataURL(f.FileData)
+	if err != nil {
+		return nil, fmt.Errorf("file_data: %w", err)
+	}
+	format := documentFormat(mediaType)
+	if format == "" {
+		return nil, fmt.Errorf("file_data: media type %q is not supported by Bedrock", mediaType)
+	}
+	return &mediaBlock{Format: format, Name: t.documentName(f.Filename), Source: mediaSource{Bytes: data}}, nil
+}
+
+// documentName makes a filename acceptable as a Converse document name (letters, digits, single
+// spaces, hyphens, parentheses and square brackets; unique within the request).
+func (t *translator) documentName(filename string) string {
+	if i := strings.LastIndexByte(filename, '.'); i > 0 {
+		filename = filename[:i]
+	}
+	cleaned := strings.Map(func(r rune) rune {
+		switch {
+		case r == '-' || r == '(' || r == ')' || r == '[' || r == ']',
+			'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+			return r
+		}
+		return ' '
+	}, filename)
+	name := strings.Join(strings.Fields(cleaned), " ")
+	if name == "" {
+		name = "document"
+	}
+	unique := name
+	for i := 2; t.names[unique]; i++ {
+		unique = fmt.Sprintf("%s %d", name, i)
+	}
+	t.names[unique] = true
+	return unique
+}
+
+// parseDataURL splits "data:<media type>;base64,<data>".
+func parseDataURL(u string) (mediaType, data string, err error) {
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return "", "", errors.New("not a data: URL")
+	}
+	meta, data, ok := strings.Cut(rest, ",")
+	if !ok {
+		return "", "", errors.New("data: URL without data")
+	}
+	mediaType, ok = strings.CutSuffix(meta, ";base64")
+	if !ok || mediaType == "" {
+		return "", "", errors.New("data: URL must be base64 with a media type (data:image/png;base64,...)")
+	}
+	return mediaType, data, nil
+}
+
+func assistantBlocks(m chatMessage) ([]block, error) {
+	parts, err := chatParts(m.Content)
+	if err != nil {
+		return nil, err
+	}
+	var blocks []block
+	for _, p := range parts {
+		// Refusal parts have no Converse counterpart in a turn.
+		if p.Type == "text" {
+			blocks = appendText(blocks, p)
+		}
+	}
+	for j, tc := range m.ToolCalls {
+		input, err := toolInput(tc.Function.Arguments)
+		if err != nil {
+			return nil, fmt.Errorf("tool_calls[%d].function.arguments: %w", j, err)
+		}
+		blocks = append(blocks, block{ToolUse: &toolUse{ToolUseID: toolID(tc.ID), Name: tc.Function.Name, Input: input}})
+	}
+	return blocks, nil
+}
+
+// toolInput parses a tool call's arguments string into the JSON object Converse wants as input.
+func toolInput(args string) (json.RawMessage, error) {
+	args = strings.TrimSpace(args)
+	if args == "" || args == "null" {
+		return json.RawMessage("{}"), nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(args)); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	if buf.Bytes()[0] != '{' {
+		return nil, errors.New("must be a JSON object")
+	}
+	return buf.Bytes(), nil
+}
+
+// toolID makes a tool call id acceptable to Converse (^[a-zA-Z0-9_-]+$). OpenAI-format upstreams
+// mint ids with other characters; the same mapping applies to toolUse and toolResult, so they
+// still pair.
+func toolID(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+func (t *translator) toolResultBlock(m chatMessage) (block, error) {
+	content, err := t.userBlocks(m.Content, false)
+	if err != nil {
+		return block{}, err
+	}
+	if content == nil {
+		content = []block{}
+	}
+	return block{ToolResult: &toolResult{ToolUseID: toolID(m.ToolCallID), Content: content}}, nil
+}
+
+// stopSequences reads OpenAI's stop: a string or an array of strings.
+func stopSequences(raw json.RawMessage) ([]string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var list []string
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("stop: %w", err)
+		}
+		list = []string{s}
+	} else if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("stop must be a string or an array of strings: %w", err)
+	}
+	out := list[:0]
+	for _, s := range list {
+		// Bedrock rejects empty stop sequences; OpenAI ignores them.
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// toToolConfig translates tools and tool_choice. tool_choice "none" leaves the tools out, since
+// Converse has no way to offer tools and forbid their use.
+func toToolConfig(in *chatRequest) (*toolConfig, error) {
+	if len(in.Tools) == 0 {
+		return nil, nil
+	}
+	choice, none, err := toToolChoice(in.ToolChoice)
+	if err != nil {
+		return nil, err
+	}
+	if none {
+		return nil, nil
+	}
+	tc := &toolConfig{ToolChoice: choice}
+	for i, t := range in.Tools {
+		if t.Type != "function" {
+			return nil, fmt.Errorf("tools[%d]: tool type %q is not supported by Bedrock", i, t.Type)
+		}
+		schema := bytes.TrimSpace(t.Function.Parameters)
+		if len(schema) == 0 || bytes.Equal(schema, []byte("null")) {
+			// Converse requires a schema; OpenAI allows a function without parameters.
+			schema = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		tc.Tools = append(tc.Tools, tool{ToolSpec: toolSpec{Name: t.Function.Name, Description: t.Function.Description,
+			InputSchema: inputSchema{JSON: schema}}})
+	}
+	return tc, nil
+}
+
+// toToolChoice maps OpenAI's tool_choice: auto → auto, required → any, a function → tool;
+// none is reported apart, for the caller to leave the tools out.
+func toToolChoice(raw json.RawMessage) (choice *toolChoice, none bool, err error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, false, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, false, fmt.Errorf("tool_choice: %w", err)
+		}
+		switch s {
+		case "auto":
+			return &toolChoice{Auto: &struct{}{}}, false, nil
+		case "required":
+			return &toolChoice{Any: &struct{}{}}, false, nil
+		case "none":
+			return nil, true, nil
+		}
+		return nil, false, fmt.Errorf("tool_choice %q is not supported (use auto, required, none or a function)", s)
+	}
+	var fn chatToolChoiceFunction
+	if err := json.Unmarshal(raw, &fn); err != nil {
+		return nil, false, fmt.Errorf("tool_choice: %w", err)
+	}
+	if fn.Type != "function" || fn.Function.Name == "" {
+		return nil, false, errors.New(`tool_choice must name a function: {"type":"function","function":{"name":...}}`)
+	}
+	return &toolChoice{Tool: &namedTool{Name: fn.Function.Name}}, false, nil
+}
+
+// responseFormatInstruction is the best Converse can do for response_format across models: it
+// has no JSON mode, so the request gains a system instruction (after the client's own) asking
+// for JSON, with the schema when one is given. The answer is not validated.
+func responseFormatInstruction(rf *chatResponseFormat) string {
+	const plain = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
+	if rf == nil {
+		return ""
+	}
+	switch rf.Type {
+	case "json_object":
+		return plain
+	case "json_schema":
+		if rf.JSONSchema == nil || len(bytes.TrimSpace(rf.JSONSchema.Schema)) == 0 {
+			return plain
+		}
+		var schema bytes.Buffer
+		if err := json.Compact(&schema, rf.JSONSchema.Schema); err != nil {
+			schema.Reset()
+			schema.Write(rf.JSONSchema.Schema)
+		}
+		return "Respond with a single valid JSON object that conforms to this JSON schema, and nothing else: no prose, no code fences.\nSchema: " + schema.String()
+	}
+	return ""
+}
