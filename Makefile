@@ -115,7 +115,7 @@ generate: deps-npm ## regenerate frontend/src/api/types.gen.ts from the Go API t
 	cd frontend && $(NPM) run --silent generate:types
 
 generate-check: generate
-	@git diff --exit-code -- frontend/src/api/ \
+	@git diff --exit-code -- frontend/src/api/schema.json frontend/src/api/types.gen.ts \
 		|| { echo "frontend/src/api is stale: run 'make generate' and commit the result"; exit 1; }
 
 ## ---- tests ---------------------------------------------------------------------------------------

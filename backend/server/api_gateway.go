@@ -118,7 +118,7 @@ func checkMessage(err error) string {
 }
 
 func (s *Server) listProviderTypes(w http.ResponseWriter, _ *http.Request) {
-	var out []api.ProviderType
+	out := []api.ProviderType{}
 	for _, t := range catalog.Describe() {
 		out = append(out, api.ProviderType{Type: t.Type, DefaultBaseURL: t.DefaultBaseURL, KeyEnv: t.KeyEnv, KeyRequired: t.KeyRequired})
 	}

@@ -24,18 +24,29 @@ const screens = [
   { link: 'Clusters', heading: 'Clusters', slug: 'clusters' },
   { link: 'Datasets', heading: 'Datasets', slug: 'datasets' },
   { link: 'Distill', heading: 'Distill', slug: 'distill' },
-  { link: 'Models & Aliases', heading: 'Models & Aliases', slug: 'models' },
-  { link: 'Providers', heading: 'Providers', slug: 'providers' },
+  // These two are shot by their own tests below, once they show a provider and an alias.
+  { link: 'Models & Aliases', heading: 'Models & Aliases', slug: 'models', ownShot: true },
+  { link: 'Providers', heading: 'Providers', slug: 'providers', ownShot: true },
   { link: 'Settings', heading: 'Settings', slug: 'settings' },
 ];
 
 const TOKEN_PAGE_HEADING = 'Open the link printed by opentracy serve';
+
+// A provider added in the UI; nothing listens on port 9, so its connection check fails.
+const LAB = { name: 'lab', baseURL: 'http://127.0.0.1:9/v1', key: 'sk-e2e-secret', model: 'qwen3-8b' };
+
+/** Variables that would add providers or a config file from the developer's machine. */
+const isHostProviderSetting = (name) =>
+  /_API_KEY$|_BASE_URL$/.test(name) || ['AZURE_OPENAI_ENDPOINT', 'OPENTRACY_CONFIG'].includes(name);
 
 /** Starts `opentracy serve` on a free port with a fresh data dir and parses what it prints. */
 async function startServer() {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'opentracy-e2e-'));
   const env = { ...process.env };
   delete env.OPENTRACY_GATEWAY_KEY;
+  // Only the providers this test adds: none from the environment or a config file.
+  for (const name of Object.keys(env)) if (isHostProviderSetting(name)) delete env[name];
+  env.XDG_CONFIG_HOME = path.join(dataDir, 'no-config');
   const child = spawn(binary, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -186,8 +197,83 @@ describe('OpenTracy UI against the real server', () => {
       await page.getByRole('heading', { level: 1, name: screen.heading, exact: true }).waitFor();
       assert.equal(await link.getAttribute('aria-current'), 'page', `${screen.link} is not marked current`);
       await settle(page);
-      await page.screenshot({ path: path.join(shotsDir, `${screen.slug}.png`), fullPage: true });
+      if (!screen.ownShot) await page.screenshot({ path: path.join(shotsDir, `${screen.slug}.png`), fullPage: true });
     }
+  });
+
+  test('Providers adds a provider whose key is never sent back', async () => {
+    await goTo(page, 'Providers');
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add provider' });
+    await dialog.getByRole('textbox', { name: 'Type' }).click();
+    await dialog.getByRole('option', { name: 'openai-compatible', exact: true }).click();
+    await dialog.getByLabel('Name', { exact: true }).fill(LAB.name);
+    await dialog.getByLabel('Base URL', { exact: true }).fill(LAB.baseURL);
+    await dialog.getByLabel('API key', { exact: true }).fill(LAB.key);
+    const models = dialog.getByRole('textbox', { name: 'Models' });
+    await models.fill(LAB.model);
+    await models.press('Enter');
+    await page.screenshot({ path: path.join(shotsDir, 'providers-add.png'), fullPage: true });
+    await dialog.getByRole('button', { name: 'Save provider' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    const row = labRow(page);
+    await row.getByText('Key set · saved in the app').waitFor();
+    await row.getByText(LAB.baseURL).waitFor();
+    await row.getByText(LAB.model, { exact: true }).waitFor();
+    assert.ok(!(await page.content()).includes(LAB.key), 'the page shows the API key');
+    const listed = await fetch(`${server.origin}/api/providers`, {
+      headers: { Cookie: await uiCookie(context, server) },
+    });
+    assert.equal(listed.status, 200);
+    assert.ok(!(await listed.text()).includes(LAB.key), 'GET /api/providers returns the API key');
+  });
+
+  test('Providers checks the connection and reports the failure', async () => {
+    await labRow(page).getByRole('button', { name: 'Check connection' }).click();
+    const result = page.getByRole('status', { name: `Connection check for ${LAB.name}` });
+    await result.waitFor({ timeout: 20_000 });
+    assert.match(await result.innerText(), /cannot reach/i);
+    assert.ok(!(await page.content()).includes(LAB.key), 'the page shows the API key');
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'providers.png'), fullPage: true });
+  });
+
+  test('Models & Aliases creates an alias and shows its history', async () => {
+    await goTo(page, 'Models & Aliases');
+    await page.getByRole('button', { name: 'New alias' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New alias' });
+    await dialog.getByLabel('Name', { exact: true }).fill('smart');
+    // The provider's model is offered as a suggestion.
+    await dialog.getByRole('textbox', { name: 'Target 1 model' }).click();
+    await dialog.getByRole('option', { name: `${LAB.name}/${LAB.model}`, exact: true }).click();
+    await dialog.getByRole('button', { name: 'Create alias' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    const row = page.getByRole('table', { name: 'Aliases' }).getByRole('row', { name: 'smart', exact: true });
+    await row.getByText(`${LAB.name}/${LAB.model}`).waitFor();
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'models.png'), fullPage: true });
+
+    await row.getByRole('button', { name: 'History' }).click();
+    const drawer = page.getByRole('dialog', { name: 'History of smart' });
+    const v1 = drawer.getByRole('listitem', { name: 'Version 1' });
+    await v1.waitFor();
+    assert.match(await v1.textContent(), /Current/);
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'models-history.png'), fullPage: true });
+    await drawer.getByRole('button', { name: 'Close' }).click();
+    await drawer.waitFor({ state: 'detached' });
+  });
+
+  test('the gateway lists the new alias and the provider model', async () => {
+    const response = await fetch(`${server.gatewayURL}/models`, {
+      headers: { Authorization: `Bearer ${server.gatewayKey}` },
+    });
+    assert.equal(response.status, 200);
+    const ids = (await response.json()).data.map((model) => model.id);
+    assert.ok(ids.includes('smart'), `no alias in ${ids}`);
+    assert.ok(ids.includes(`${LAB.name}/${LAB.model}`), `no provider model in ${ids}`);
   });
 
   test('the theme toggle switches Overview to dark mode', async () => {
@@ -200,7 +286,7 @@ describe('OpenTracy UI against the real server', () => {
   });
 
   test('the management API refuses other origins', async () => {
-    const cookie = (await context.cookies(server.origin)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const cookie = await uiCookie(context, server);
     const sameOrigin = await fetch(`${server.origin}/api/info`, { headers: { Cookie: cookie } });
     assert.equal(sameOrigin.status, 200, 'the cookie alone should be enough');
     const foreign = await fetch(`${server.origin}/api/info`, {
@@ -240,6 +326,22 @@ describe('OpenTracy UI against the real server', () => {
     assert.equal(code, 0, `serve exited with ${code}\n${server.log()}`);
   });
 });
+
+/** Opens a screen from the sidebar and waits for its heading. */
+async function goTo(page, link) {
+  const nav = page.getByRole('navigation', { name: 'Main navigation' });
+  await nav.getByRole('link', { name: link, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: link, exact: true }).waitFor();
+}
+
+function labRow(page) {
+  return page.getByRole('table', { name: 'Providers' }).getByRole('row', { name: LAB.name, exact: true });
+}
+
+/** The browser's UI cookie, for calling the management API from node. */
+async function uiCookie(context, server) {
+  return (await context.cookies(server.origin)).map((c) => `${c.name}=${c.value}`).join('; ');
+}
 
 /** Prints the page's console errors and collects uncaught exceptions. */
 function watch(page, name, errors) {

@@ -1,4 +1,16 @@
-import type { ErrorResponse, Info } from './types.gen';
+import type {
+  Alias,
+  AliasChange,
+  AliasStrategy,
+  AliasTarget,
+  ErrorResponse,
+  Info,
+  Provider,
+  ProviderCheck,
+  ProviderInput,
+  ProviderType,
+  RollbackRequest,
+} from './types.gen';
 
 /** Every failed API call surfaces as an ApiError, parsed from the backend's ErrorResponse when present. */
 export class ApiError extends Error {
@@ -45,13 +57,19 @@ async function toApiError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, `Request failed: ${message}`, 'http_error');
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
 // Relative URLs only: the same UI is served by `opentracy serve` and inside the desktop window.
-async function getJSON<T>(path: string, signal?: AbortSignal): Promise<T> {
+async function requestJSON<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response: Response;
   try {
     response = await fetch(path, {
+      method,
       credentials: 'same-origin',
-      headers: { Accept: 'application/json' },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
   } catch (error) {
@@ -62,8 +80,36 @@ async function getJSON<T>(path: string, signal?: AbortSignal): Promise<T> {
   return (await response.json()) as T;
 }
 
+const getJSON = <T>(path: string, signal?: AbortSignal) => requestJSON<T>('GET', path, undefined, signal);
+
+/** What PUT /api/aliases/{name} takes: the alias without its name, which is in the path. */
+export interface AliasInput {
+  strategy: AliasStrategy;
+  targets: AliasTarget[];
+}
+
+const providerPath = (name: string) => `/api/providers/${encodeURIComponent(name)}`;
+const aliasPath = (name: string) => `/api/aliases/${encodeURIComponent(name)}`;
+
 export const api = {
   info: (signal?: AbortSignal) => getJSON<Info>('/api/info', signal),
+
+  providers: (signal?: AbortSignal) => getJSON<Provider[]>('/api/providers', signal),
+  providerTypes: async (signal?: AbortSignal) =>
+    (await getJSON<ProviderType[] | null>('/api/provider-types', signal)) ?? [],
+  /** Answers the new provider list. */
+  createProvider: (input: ProviderInput) => requestJSON<Provider[]>('POST', '/api/providers', input),
+  /** An absent apiKey keeps the stored key. Answers the new provider list. */
+  updateProvider: (name: string, input: ProviderInput) => requestJSON<Provider[]>('PUT', providerPath(name), input),
+  deleteProvider: (name: string) => requestJSON<Provider[]>('DELETE', providerPath(name)),
+  checkProvider: (name: string) => requestJSON<ProviderCheck>('POST', `${providerPath(name)}/check`),
+
+  aliases: (signal?: AbortSignal) => getJSON<Alias[]>('/api/aliases', signal),
+  putAlias: (name: string, input: AliasInput) => requestJSON<AliasChange>('PUT', aliasPath(name), input),
+  deleteAlias: (name: string) => requestJSON<AliasChange>('DELETE', aliasPath(name)),
+  aliasHistory: (name: string, signal?: AbortSignal) => getJSON<AliasChange[]>(`${aliasPath(name)}/history`, signal),
+  rollbackAlias: (name: string, version: number) =>
+    requestJSON<AliasChange>('POST', `${aliasPath(name)}/rollback`, { version } satisfies RollbackRequest),
 };
 
 /** Relative so it works in both the browser and the desktop window. */

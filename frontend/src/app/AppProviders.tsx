@@ -8,13 +8,15 @@ interface AppProvidersProps {
   queryClient: QueryClient;
   /** Tests inject a fake; the browser's EventSource is the default. */
   connectEvents?: ConnectEvents;
+  /** "test" turns off Mantine's transitions and portals, so tests see dialogs and dropdowns at once. */
+  mantineEnv?: 'default' | 'test';
   children: ReactNode;
 }
 
-export function AppProviders({ queryClient, connectEvents, children }: AppProvidersProps) {
+export function AppProviders({ queryClient, connectEvents, mantineEnv, children }: AppProvidersProps) {
   return (
     // "auto" follows the OS until the user picks a scheme; Mantine stores that choice in localStorage.
-    <MantineProvider theme={theme} defaultColorScheme="auto">
+    <MantineProvider theme={theme} defaultColorScheme="auto" env={mantineEnv}>
       <QueryClientProvider client={queryClient}>
         <EventStreamProvider connect={connectEvents}>{children}</EventStreamProvider>
       </QueryClientProvider>

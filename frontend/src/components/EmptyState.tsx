@@ -10,9 +10,11 @@ interface EmptyStateProps {
   children: ReactNode;
   /** The screen to go to next. */
   next?: { label: string; to: string };
+  /** A button that acts on this screen, e.g. "Add provider"; shown instead of `next`. */
+  action?: ReactNode;
 }
 
-export function EmptyState({ icon: IconComponent, title, children, next }: EmptyStateProps) {
+export function EmptyState({ icon: IconComponent, title, children, next, action }: EmptyStateProps) {
   const titleId = useId();
   return (
     <Card component="section" aria-labelledby={titleId} withBorder padding="xl">
@@ -26,11 +28,12 @@ export function EmptyState({ icon: IconComponent, title, children, next }: Empty
         <Stack gap="xs" align="center" maw={620} c="dimmed">
           {children}
         </Stack>
-        {next ? (
-          <Button component={Link} to={next.to} variant="light">
-            {next.label}
-          </Button>
-        ) : null}
+        {action ??
+          (next ? (
+            <Button component={Link} to={next.to} variant="light">
+              {next.label}
+            </Button>
+          ) : null)}
       </Stack>
     </Card>
   );

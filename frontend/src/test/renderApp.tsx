@@ -13,7 +13,7 @@ export function renderWithProviders(ui: ReactNode) {
   const queryClient = createQueryClient();
   const user = userEvent.setup();
   const view = render(
-    <AppProviders queryClient={queryClient} connectEvents={events.connect}>
+    <AppProviders queryClient={queryClient} connectEvents={events.connect} mantineEnv="test">
       {ui}
     </AppProviders>,
   );

@@ -1,1 +1,2 @@
 export { ProvidersPage } from './ProvidersPage';
+export { useProviders } from './useProviders';
