@@ -71,32 +71,48 @@ type Sink interface {
 	Record(t *Trace)
 }
 
-// MemorySink keeps the most recent traces in memory.
+// MemorySink keeps the most recent traces in memory, bounded by count and by the bytes of their
+// messages: agent conversations and long documents make single traces megabytes large.
 type MemorySink struct {
-	mu      sync.Mutex
-	ring    []*Trace
-	next    int
-	total   uint64
-	waiters []chan struct{}
+	mu       sync.Mutex
+	ring     []*Trace
+	next     int
+	bytes    int // payload bytes of the traces in ring
+	maxBytes int
+	total    uint64
+	waiters  []chan struct{}
 }
 
-// NewMemorySink keeps up to capacity traces.
+// DefaultMemoryBytes bounds a MemorySink's payloads unless told otherwise.
+const DefaultMemoryBytes = 64 << 20
+
+// NewMemorySink keeps up to capacity traces (default 1000) and DefaultMemoryBytes of payload.
 func NewMemorySink(capacity int) *MemorySink {
 	if capacity <= 0 {
 		capacity = 1000
 	}
-	return &MemorySink{ring: make([]*Trace, 0, capacity)}
+	return &MemorySink{ring: make([]*Trace, 0, capacity), maxBytes: DefaultMemoryBytes}
 }
 
-// Record stores t, replacing the oldest trace when full.
+// payloadBytes is what a trace's messages weigh.
+func payloadBytes(t *Trace) int {
+	return len(t.Input) + len(t.Output) + len(t.Tools) + len(t.ToolCalls)
+}
+
+// Record stores t, dropping the oldest traces when over capacity or over the byte budget.
 func (m *MemorySink) Record(t *Trace) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.ring) < cap(m.ring) {
 		m.ring = append(m.ring, t)
 	} else {
+		m.bytes -= payloadBytes(m.ring[m.next])
 		m.ring[m.next] = t
 		m.next = (m.next + 1) % len(m.ring)
+	}
+	m.bytes += payloadBytes(t)
+	for m.bytes > m.maxBytes && len(m.ring) > 1 {
+		m.dropOldestLocked()
 	}
 	m.total++
 	for _, w := range m.waiters {
@@ -105,7 +121,17 @@ func (m *MemorySink) Record(t *Trace) {
 	m.waiters = nil
 }
 
-// Recent returns up to n traces, newest first.
+// dropOldestLocked removes the oldest trace, keeping the ring in order (oldest first from next).
+func (m *MemorySink) dropOldestLocked() {
+	ordered := make([]*Trace, 0, cap(m.ring))
+	for i := range m.ring {
+		ordered = append(ordered, m.ring[(m.next+i)%len(m.ring)])
+	}
+	m.bytes -= payloadBytes(ordered[0])
+	m.ring, m.next = ordered[1:len(ordered):cap(m.ring)], 0
+}
+
+// Recent returns up to n traces (all when n <= 0), newest first.
 func (m *MemorySink) Recent(n int) []*Trace {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -115,11 +141,7 @@ func (m *MemorySink) Recent(n int) []*Trace {
 	}
 	out := make([]*Trace, 0, n)
 	for i := 0; i < n; i++ {
-		idx := (m.next - 1 - i + size) % size
-		if len(m.ring) < cap(m.ring) {
-			idx = size - 1 - i
-		}
-		out = append(out, m.ring[idx])
+		out = append(out, m.ring[(m.next-1-i+2*size)%size])
 	}
 	return out
 }

@@ -31,3 +31,28 @@ func TestMemorySinkKeepsNewest(t *testing.T) {
 		t.Errorf("Recent(2) = %v", got)
 	}
 }
+
+func TestMemorySinkBoundsPayloadBytes(t *testing.T) {
+	m := NewMemorySink(100)
+	m.maxBytes = 1000
+	big := make([]byte, 400)
+	for i := range 5 {
+		m.Record(&Trace{ID: fmt.Sprint(i), Input: big})
+	}
+	ids := ""
+	for _, tr := range m.Recent(0) {
+		ids += tr.ID
+	}
+	if ids != "43" || m.bytes != 800 {
+		t.Errorf("kept %q (%d bytes), want the newest two traces (800 bytes)", ids, m.bytes)
+	}
+	// One trace larger than the budget is still kept: the newest is never dropped.
+	m.Record(&Trace{ID: "huge", Input: make([]byte, 5000)})
+	if got := m.Recent(0); len(got) != 1 || got[0].ID != "huge" {
+		t.Errorf("after a huge trace: %d traces", len(got))
+	}
+	m.Record(&Trace{ID: "small"})
+	if got := m.Recent(0); len(got) != 1 || got[0].ID != "small" {
+		t.Errorf("the huge trace should go first: %v", got)
+	}
+}
