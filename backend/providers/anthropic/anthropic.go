@@ -51,6 +51,7 @@ import (
 
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 const (
@@ -260,7 +261,7 @@ func anthropicErrorBody(status int, data []byte) []byte {
 	if err := json.Unmarshal(data, &e); err == nil && e.Type == "error" && e.Error.Message != "" {
 		return data
 	}
-	return anthropicError(anthropicErrorType(status, ""), upstreamText(status, data))
+	return anthropicError(anthropicErrorType(status, ""), chatwire.UpstreamText(status, data))
 }
 
 // anthropicError builds {"type":"error","error":{"type","message"}}.

@@ -17,6 +17,7 @@ import (
 
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 func TestNew(t *testing.T) {
@@ -289,7 +290,7 @@ func TestChatBadRequestNeverReachesUpstream(t *testing.T) {
 			if pe.Retryable() || pe.Fallbackable() {
 				t.Error("a bad request must neither retry nor fall back")
 			}
-			var body chatErrorBody
+			var body chatwire.ErrorBody
 			if err := json.Unmarshal(pe.Body, &body); err != nil || body.Error == nil {
 				t.Fatalf("body %s is not OpenAI-shaped: %v", pe.Body, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 // The gateway's Anthropic-format ingress (POST /anthropic/v1/messages) lets Anthropic-SDK apps
@@ -30,7 +31,7 @@ func ChatRequestFromMessages(body []byte) ([]byte, error) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("request body is not a valid Messages request: %w", err)
 	}
-	out := chatRequest{Model: in.Model, Messages: []chatMessage{}, Temperature: in.Temperature, TopP: in.TopP, Stream: in.Stream}
+	out := chatwire.Request{Model: in.Model, Messages: []chatwire.Message{}, Temperature: in.Temperature, TopP: in.TopP, Stream: in.Stream}
 	if len(in.System) > 0 {
 		// One string, not parts: many OpenAI-format servers only take a string system prompt.
 		var texts []string
@@ -40,11 +41,11 @@ func ChatRequestFromMessages(body []byte) ([]byte, error) {
 			}
 			texts = append(texts, b.Text)
 		}
-		out.Messages = append(out.Messages, chatMessage{Role: "system", Content: jsonString(strings.Join(texts, "\n\n"))})
+		out.Messages = append(out.Messages, chatwire.Message{Role: "system", Content: jsonString(strings.Join(texts, "\n\n"))})
 	}
 	for i, m := range in.Messages {
 		var (
-			msgs []chatMessage
+			msgs []chatwire.Message
 			err  error
 		)
 		switch m.Role {
@@ -77,7 +78,7 @@ func ChatRequestFromMessages(body []byte) ([]byte, error) {
 		if t.Type != "" && t.Type != "custom" {
 			return nil, fmt.Errorf("tools[%d]: server tool %q cannot be sent to a chat-completions upstream", i, t.Type)
 		}
-		var ct chatTool
+		var ct chatwire.Tool
 		ct.Type = "function"
 		ct.Function.Name, ct.Function.Description, ct.Function.Parameters = t.Name, t.Description, t.InputSchema
 		out.Tools = append(out.Tools, ct)
@@ -97,7 +98,7 @@ func ChatRequestFromMessages(body []byte) ([]byte, error) {
 		out.User = in.Metadata.UserID
 	}
 	if in.Stream {
-		out.StreamOptions = &chatStreamOptions{IncludeUsage: true}
+		out.StreamOptions = &chatwire.StreamOptions{IncludeUsage: true}
 	}
 	return providers.Marshal(out)
 }
@@ -109,10 +110,10 @@ func jsonString(s string) json.RawMessage {
 
 // chatUserMessages splits a user turn: its tool_result blocks become tool messages (first, as
 // OpenAI wants them right after the assistant's tool calls), the rest one user message.
-func chatUserMessages(content wireContent) ([]chatMessage, error) {
+func chatUserMessages(content wireContent) ([]chatwire.Message, error) {
 	var (
-		msgs  []chatMessage
-		parts []chatPart
+		msgs  []chatwire.Message
+		parts []chatwire.Part
 	)
 	for j, b := range content {
 		switch b.Type {
@@ -121,15 +122,15 @@ func chatUserMessages(content wireContent) ([]chatMessage, error) {
 			if err != nil {
 				return nil, fmt.Errorf("content[%d]: %w", j, err)
 			}
-			msgs = append(msgs, chatMessage{Role: "tool", ToolCallID: b.ToolUseID, Content: text})
+			msgs = append(msgs, chatwire.Message{Role: "tool", ToolCallID: b.ToolUseID, Content: text})
 		case "text":
-			parts = append(parts, chatPart{Type: "text", Text: b.Text})
+			parts = append(parts, chatwire.Part{Type: "text", Text: b.Text})
 		case "image":
 			u, err := imageURL(b.Source)
 			if err != nil {
 				return nil, fmt.Errorf("content[%d]: %w", j, err)
 			}
-			parts = append(parts, chatPart{Type: "image_url", ImageURL: &chatImageURL{URL: u}})
+			parts = append(parts, chatwire.Part{Type: "image_url", ImageURL: &chatwire.ImageURL{URL: u}})
 		case "document":
 			p, err := documentPart(b.Source)
 			if err != nil {
@@ -145,14 +146,14 @@ func chatUserMessages(content wireContent) ([]chatMessage, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, chatMessage{Role: "user", Content: c})
+		msgs = append(msgs, chatwire.Message{Role: "user", Content: c})
 	}
 	return msgs, nil
 }
 
 // chatContent is a single text as a plain string (what every OpenAI-format server takes), else
 // the parts.
-func chatContent(parts []chatPart) (json.RawMessage, error) {
+func chatContent(parts []chatwire.Part) (json.RawMessage, error) {
 	if len(parts) == 1 && parts[0].Type == "text" {
 		return jsonString(parts[0].Text), nil
 	}
@@ -173,10 +174,10 @@ func toolResultContent(raw json.RawMessage) (json.RawMessage, error) {
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
 		return t, nil
 	}
-	var parts []chatPart
+	var parts []chatwire.Part
 	for _, b := range blocks {
 		if b.Type == "text" {
-			parts = append(parts, chatPart{Type: "text", Text: b.Text})
+			parts = append(parts, chatwire.Part{Type: "text", Text: b.Text})
 		}
 	}
 	if len(parts) == 0 {
@@ -208,35 +209,35 @@ func imageURL(src *wireSource) (string, error) {
 	return "", fmt.Errorf("image source type %q is not supported", src.Type)
 }
 
-func documentPart(src *wireSource) (chatPart, error) {
+func documentPart(src *wireSource) (chatwire.Part, error) {
 	switch {
 	case src == nil:
-		return chatPart{}, errors.New("document without a source")
+		return chatwire.Part{}, errors.New("document without a source")
 	case src.Type == "base64":
 		name := "document"
 		if src.MediaType == "application/pdf" {
 			name += ".pdf"
 		}
-		return chatPart{Type: "file", File: &chatFile{FileData: "data:" + src.MediaType + ";base64," + src.Data, Filename: name}}, nil
+		return chatwire.Part{Type: "file", File: &chatwire.File{FileData: "data:" + src.MediaType + ";base64," + src.Data, Filename: name}}, nil
 	case src.Type == "text":
-		return chatPart{Type: "text", Text: src.Data}, nil
+		return chatwire.Part{Type: "text", Text: src.Data}, nil
 	}
-	return chatPart{}, fmt.Errorf("document source type %q is not supported", src.Type)
+	return chatwire.Part{}, fmt.Errorf("document source type %q is not supported", src.Type)
 }
 
-func chatAssistantMessage(content wireContent) ([]chatMessage, error) {
-	msg := chatMessage{Role: "assistant"}
-	var parts []chatPart
+func chatAssistantMessage(content wireContent) ([]chatwire.Message, error) {
+	msg := chatwire.Message{Role: "assistant"}
+	var parts []chatwire.Part
 	for j, b := range content {
 		switch b.Type {
 		case "text":
-			parts = append(parts, chatPart{Type: "text", Text: b.Text})
+			parts = append(parts, chatwire.Part{Type: "text", Text: b.Text})
 		case "tool_use":
 			args, err := compactJSON(b.Input)
 			if err != nil {
 				return nil, fmt.Errorf("content[%d]: tool_use input: %w", j, err)
 			}
-			msg.ToolCalls = append(msg.ToolCalls, chatToolCall{ID: b.ID, Type: "function", Function: chatFunction{Name: b.Name, Arguments: args}})
+			msg.ToolCalls = append(msg.ToolCalls, chatwire.ToolCall{ID: b.ID, Type: "function", Function: chatwire.Function{Name: b.Name, Arguments: args}})
 		case "thinking", "redacted_thinking":
 			// Signed reasoning only Anthropic can read back.
 		default:
@@ -253,7 +254,7 @@ func chatAssistantMessage(content wireContent) ([]chatMessage, error) {
 	if msg.Content == nil && len(msg.ToolCalls) == 0 {
 		return nil, nil
 	}
-	return []chatMessage{msg}, nil
+	return []chatwire.Message{msg}, nil
 }
 
 func chatToolChoice(tc *wireToolChoice) (json.RawMessage, error) {
@@ -265,7 +266,7 @@ func chatToolChoice(tc *wireToolChoice) (json.RawMessage, error) {
 	case "none":
 		return jsonString("none"), nil
 	case "tool":
-		var fn chatToolChoiceFunction
+		var fn chatwire.ToolChoiceFunction
 		fn.Type, fn.Function.Name = "function", tc.Name
 		data, err := providers.Marshal(fn)
 		if err != nil {
@@ -281,10 +282,10 @@ type chatCompletionIn struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
 	Choices []struct {
-		Message      chatMessage `json:"message"`
-		FinishReason string      `json:"finish_reason"`
+		Message      chatwire.Message `json:"message"`
+		FinishReason string           `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *chatUsage `json:"usage"`
+	Usage *chatwire.Usage `json:"usage"`
 }
 
 // MessagesResponseFromChat translates an OpenAI chat.completion body into an Anthropic message
@@ -302,7 +303,7 @@ func MessagesResponseFromChat(body []byte, model string) ([]byte, error) {
 	}
 	choice := in.Choices[0]
 	out := wireResponse{ID: in.ID, Type: "message", Role: "assistant", Model: model, Content: []wireBlock{}}
-	parts, err := chatParts(choice.Message.Content)
+	parts, err := chatwire.Parts(choice.Message.Content)
 	if err != nil {
 		return nil, fmt.Errorf("choices[0].message: %w", err)
 	}
@@ -312,7 +313,7 @@ func MessagesResponseFromChat(body []byte, model string) ([]byte, error) {
 		}
 	}
 	for j, tc := range choice.Message.ToolCalls {
-		input, err := toolInput(tc.Function.Arguments)
+		input, err := chatwire.ToolInput(tc.Function.Arguments)
 		if err != nil {
 			return nil, fmt.Errorf("choices[0].message.tool_calls[%d].function.arguments: %w", j, err)
 		}
@@ -340,7 +341,7 @@ func stopReason(finish string) string {
 }
 
 // wireUsageFrom is chatUsageFrom reversed: Anthropic's input_tokens excludes cached input.
-func wireUsageFrom(u chatUsage) wireUsage {
+func wireUsageFrom(u chatwire.Usage) wireUsage {
 	out := wireUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
 	if d := u.PromptTokensDetails; d != nil {
 		out.CacheReadInputTokens, out.CacheCreationInputTokens = d.CachedTokens, d.CacheCreationTokens
@@ -355,7 +356,7 @@ func wireUsageFrom(u chatUsage) wireUsage {
 func ErrorFromOpenAI(status int, body []byte) []byte {
 	message, errType, code := openAIErrorFields(body)
 	if message == "" {
-		message = upstreamText(status, body)
+		message = chatwire.UpstreamText(status, body)
 	}
 	return anthropicError(anthropicErrorType(status, errType+"/"+code), message)
 }
@@ -370,7 +371,7 @@ func openAIErrorFields(body []byte) (message, errType, code string) {
 	if json.Unmarshal(body, &e) != nil {
 		return "", "", ""
 	}
-	var obj chatError
+	var obj chatwire.Error
 	if json.Unmarshal(e.Error, &obj) == nil && obj.Message != "" {
 		c, _ := obj.Code.(string)
 		return obj.Message, obj.Type, c
@@ -442,12 +443,12 @@ type chatChunkIn struct {
 	Choices []struct {
 		Index int `json:"index"`
 		Delta struct {
-			Content   string              `json:"content"`
-			ToolCalls []chatChunkToolCall `json:"tool_calls"`
+			Content   string                   `json:"content"`
+			ToolCalls []chatwire.ChunkToolCall `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *chatUsage      `json:"usage"`
+	Usage *chatwire.Usage `json:"usage"`
 	Error json.RawMessage `json:"error"`
 }
 
@@ -589,7 +590,7 @@ func (h *messagesStreamHandler) text(out *bytes.Buffer, s string) error {
 
 // tool handles one tool-call delta. OpenAI streams each call's id and name first, then its
 // arguments; calls are told apart by index (by order of ids when an upstream omits index).
-func (h *messagesStreamHandler) tool(out *bytes.Buffer, tc chatChunkToolCall) error {
+func (h *messagesStreamHandler) tool(out *bytes.Buffer, tc chatwire.ChunkToolCall) error {
 	key := -1
 	switch {
 	case tc.Index != nil:

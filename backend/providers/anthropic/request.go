@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 // defaultMaxTokens is sent when the client sets no limit: Anthropic requires max_tokens.
@@ -40,7 +41,7 @@ type streamOptions struct {
 // equivalent (logprobs, seed, presence_penalty, frequency_penalty, logit_bias, modalities, ...)
 // are dropped: there is nothing to translate them into.
 func toWireRequest(body []byte, model string) (*wireRequest, streamOptions, error) {
-	var in chatRequest
+	var in chatwire.Request
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, streamOptions{}, fmt.Errorf("request body is not a valid chat-completions request: %w", err)
 	}
@@ -56,7 +57,7 @@ func toWireRequest(body []byte, model string) (*wireRequest, streamOptions, erro
 	if err := toWireMessages(in.Messages, out); err != nil {
 		return nil, streamOptions{}, err
 	}
-	if instruction := responseFormatInstruction(in.ResponseFormat); instruction != "" {
+	if instruction := chatwire.ResponseFormatInstruction(in.ResponseFormat); instruction != "" {
 		out.System = append(out.System, wireBlock{Type: "text", Text: instruction})
 	}
 
@@ -75,7 +76,7 @@ func toWireRequest(body []byte, model string) (*wireRequest, streamOptions, erro
 	}
 	out.TopP = in.TopP
 
-	stops, err := stopSequences(in.Stop)
+	stops, err := chatwire.StopSequences(in.Stop)
 	if err != nil {
 		return nil, streamOptions{}, err
 	}
@@ -113,7 +114,7 @@ func toWireRequest(body []byte, model string) (*wireRequest, streamOptions, erro
 // toWireMessages fills system and messages. System and developer messages, wherever they
 // appear, become the top-level system prompt in order; tool results become tool_result blocks in
 // a user turn; consecutive turns of one role merge, since Anthropic requires alternation.
-func toWireMessages(msgs []chatMessage, out *wireRequest) error {
+func toWireMessages(msgs []chatwire.Message, out *wireRequest) error {
 	for i, m := range msgs {
 		var (
 			role   string
@@ -122,7 +123,7 @@ func toWireMessages(msgs []chatMessage, out *wireRequest) error {
 		)
 		switch m.Role {
 		case "system", "developer":
-			parts, err := chatParts(m.Content)
+			parts, err := chatwire.Parts(m.Content)
 			if err != nil {
 				return fmt.Errorf("messages[%d]: %w", i, err)
 			}
@@ -166,7 +167,7 @@ func toWireMessages(msgs []chatMessage, out *wireRequest) error {
 }
 
 func userBlocks(content json.RawMessage) ([]wireBlock, error) {
-	parts, err := chatParts(content)
+	parts, err := chatwire.Parts(content)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +185,7 @@ func userBlocks(content json.RawMessage) ([]wireBlock, error) {
 }
 
 // partBlock converts one content part; ok is false for parts that carry nothing (empty text).
-func partBlock(p chatPart) (wireBlock, bool, error) {
+func partBlock(p chatwire.Part) (wireBlock, bool, error) {
 	switch p.Type {
 	case "text":
 		if p.Text == "" {
@@ -204,7 +205,7 @@ func partBlock(p chatPart) (wireBlock, bool, error) {
 		if p.File == nil || p.File.FileData == "" {
 			return wireBlock{}, false, errors.New("file parts need file_data (file_id is not supported by Anthropic)")
 		}
-		mediaType, data, err := parseDataURL(p.File.FileData)
+		mediaType, data, err := chatwire.ParseDataURL(p.File.FileData)
 		if err != nil {
 			return wireBlock{}, false, fmt.Errorf("file_data: %w", err)
 		}
@@ -218,7 +219,7 @@ func partBlock(p chatPart) (wireBlock, bool, error) {
 // http(s) URLs by reference for Anthropic to fetch.
 func imageSource(u string) (*wireSource, error) {
 	if strings.HasPrefix(u, "data:") {
-		mediaType, data, err := parseDataURL(u)
+		mediaType, data, err := chatwire.ParseDataURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("image_url: %w", err)
 		}
@@ -230,21 +231,8 @@ func imageSource(u string) (*wireSource, error) {
 	return nil, errors.New("image_url must be a data: URL or an http(s) URL")
 }
 
-// parseDataURL splits "data:<media type>;base64,<data>".
-func parseDataURL(u string) (mediaType, data string, err error) {
-	meta, data, ok := strings.Cut(strings.TrimPrefix(u, "data:"), ",")
-	if !ok || !strings.HasPrefix(u, "data:") {
-		return "", "", errors.New("not a data: URL")
-	}
-	mediaType, ok = strings.CutSuffix(meta, ";base64")
-	if !ok || mediaType == "" {
-		return "", "", errors.New("data: URL must be base64 with a media type (data:image/png;base64,...)")
-	}
-	return mediaType, data, nil
-}
-
-func assistantBlocks(m chatMessage) ([]wireBlock, error) {
-	parts, err := chatParts(m.Content)
+func assistantBlocks(m chatwire.Message) ([]wireBlock, error) {
+	parts, err := chatwire.Parts(m.Content)
 	if err != nil {
 		return nil, err
 	}
@@ -256,45 +244,17 @@ func assistantBlocks(m chatMessage) ([]wireBlock, error) {
 		}
 	}
 	for j, tc := range m.ToolCalls {
-		input, err := toolInput(tc.Function.Arguments)
+		input, err := chatwire.ToolInput(tc.Function.Arguments)
 		if err != nil {
 			return nil, fmt.Errorf("tool_calls[%d].function.arguments: %w", j, err)
 		}
-		blocks = append(blocks, wireBlock{Type: "tool_use", ID: toolID(tc.ID), Name: tc.Function.Name, Input: input})
+		blocks = append(blocks, wireBlock{Type: "tool_use", ID: chatwire.ToolID(tc.ID), Name: tc.Function.Name, Input: input})
 	}
 	return blocks, nil
 }
 
-// toolInput parses a tool call's arguments string into the JSON object Anthropic wants as input.
-func toolInput(args string) (json.RawMessage, error) {
-	args = strings.TrimSpace(args)
-	if args == "" || args == "null" {
-		return json.RawMessage("{}"), nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(args)); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", err)
-	}
-	if buf.Bytes()[0] != '{' {
-		return nil, errors.New("must be a JSON object")
-	}
-	return buf.Bytes(), nil
-}
-
-// toolID makes a tool call id acceptable to Anthropic (^[a-zA-Z0-9_-]+$). OpenAI-format upstreams
-// mint ids with other characters; the same mapping applies to tool_use and tool_result, so they
-// still pair.
-func toolID(id string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
-			return r
-		}
-		return '_'
-	}, id)
-}
-
-func toolResultBlock(m chatMessage) (wireBlock, error) {
-	b := wireBlock{Type: "tool_result", ToolUseID: toolID(m.ToolCallID)}
+func toolResultBlock(m chatwire.Message) (wireBlock, error) {
+	b := wireBlock{Type: "tool_result", ToolUseID: chatwire.ToolID(m.ToolCallID)}
 	raw := bytes.TrimSpace(m.Content)
 	switch {
 	case len(raw) == 0 || bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte(`""`)):
@@ -317,38 +277,9 @@ func toolResultBlock(m chatMessage) (wireBlock, error) {
 	return b, nil
 }
 
-// stopSequences reads OpenAI's stop: a string or an array of strings.
-func stopSequences(raw json.RawMessage) ([]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
-	}
-	var list []string
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("stop: %w", err)
-		}
-		list = []string{s}
-	} else if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("stop must be a string or an array of strings: %w", err)
-	}
-	out := list[:0]
-	for _, s := range list {
-		// Anthropic rejects empty stop sequences; OpenAI ignores them.
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
-
 // toWireTools translates tools, tool_choice and parallel_tool_calls. Without tools, tool_choice is
 // left out: Anthropic refuses one with no tools, and OpenAI's meaning is moot then.
-func toWireTools(in *chatRequest, out *wireRequest) error {
+func toWireTools(in *chatwire.Request, out *wireRequest) error {
 	for i, t := range in.Tools {
 		if t.Type != "function" {
 			return fmt.Errorf("tools[%d]: tool type %q is not supported by Anthropic", i, t.Type)
@@ -380,55 +311,14 @@ func toWireTools(in *chatRequest, out *wireRequest) error {
 }
 
 func toolChoice(raw json.RawMessage) (*wireToolChoice, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
+	mode, name, err := chatwire.ParseToolChoice(raw)
+	switch mode {
+	case "":
+		return nil, err
+	case "required":
+		return &wireToolChoice{Type: "any"}, nil
+	case "function":
+		return &wireToolChoice{Type: "tool", Name: name}, nil
 	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("tool_choice: %w", err)
-		}
-		switch s {
-		case "auto":
-			return &wireToolChoice{Type: "auto"}, nil
-		case "required":
-			return &wireToolChoice{Type: "any"}, nil
-		case "none":
-			return &wireToolChoice{Type: "none"}, nil
-		}
-		return nil, fmt.Errorf("tool_choice %q is not supported (use auto, required, none or a function)", s)
-	}
-	var fn chatToolChoiceFunction
-	if err := json.Unmarshal(raw, &fn); err != nil {
-		return nil, fmt.Errorf("tool_choice: %w", err)
-	}
-	if fn.Type != "function" || fn.Function.Name == "" {
-		return nil, errors.New(`tool_choice must name a function: {"type":"function","function":{"name":...}}`)
-	}
-	return &wireToolChoice{Type: "tool", Name: fn.Function.Name}, nil
-}
-
-// responseFormatInstruction is the best Anthropic can do for response_format: it has no JSON
-// mode, so the request gains a system instruction (appended after the client's own) asking for
-// JSON, with the schema when one is given. The answer is not validated.
-func responseFormatInstruction(rf *chatResponseFormat) string {
-	if rf == nil {
-		return ""
-	}
-	switch rf.Type {
-	case "json_object":
-		return "Respond with a single valid JSON object and nothing else: no prose, no code fences."
-	case "json_schema":
-		if rf.JSONSchema == nil || len(bytes.TrimSpace(rf.JSONSchema.Schema)) == 0 {
-			return "Respond with a single valid JSON object and nothing else: no prose, no code fences."
-		}
-		var schema bytes.Buffer
-		if err := json.Compact(&schema, rf.JSONSchema.Schema); err != nil {
-			schema.Reset()
-			schema.Write(rf.JSONSchema.Schema)
-		}
-		return "Respond with a single valid JSON object that conforms to this JSON schema, and nothing else: no prose, no code fences.\nSchema: " + schema.String()
-	}
-	return ""
+	return &wireToolChoice{Type: mode}, nil // auto and none are spelled alike
 }

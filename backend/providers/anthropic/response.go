@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 // fromWireResponse translates an Anthropic message into an OpenAI chat.completion body. The id
@@ -20,7 +20,7 @@ func fromWireResponse(body []byte, now time.Time) ([]byte, error) {
 	}
 	var text, reasoning strings.Builder
 	hasText := false
-	var calls []chatToolCall
+	var calls []chatwire.ToolCall
 	for _, b := range msg.Content {
 		switch b.Type {
 		case "text":
@@ -33,19 +33,14 @@ func fromWireResponse(body []byte, now time.Time) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("tool_use %s input: %w", b.ID, err)
 			}
-			calls = append(calls, chatToolCall{ID: b.ID, Type: "function", Function: chatFunction{Name: b.Name, Arguments: args}})
+			calls = append(calls, chatwire.ToolCall{ID: b.ID, Type: "function", Function: chatwire.Function{Name: b.Name, Arguments: args}})
 		}
 		// redacted_thinking and server-tool blocks have no OpenAI counterpart.
 	}
-	out := chatOutMessage{Role: "assistant", ReasoningContent: reasoning.String(), ToolCalls: calls}
-	if hasText || len(calls) == 0 {
-		// OpenAI sends content null only beside tool calls; otherwise a string, even empty.
-		s := text.String()
-		out.Content = &s
-	}
-	resp := chatCompletion{
+	out := chatwire.AssistantMessage(text.String(), hasText, reasoning.String(), calls)
+	resp := chatwire.Completion{
 		ID: msg.ID, Object: "chat.completion", Created: now.Unix(), Model: msg.Model,
-		Choices: []chatChoice{{Index: 0, Message: out, FinishReason: finishReason(deref(msg.StopReason))}},
+		Choices: []chatwire.Choice{{Index: 0, Message: out, FinishReason: finishReason(deref(msg.StopReason))}},
 		Usage:   chatUsageFrom(msg.Usage),
 	}
 	return providers.Marshal(resp)
@@ -83,14 +78,9 @@ func finishReason(stop string) string {
 	return "stop"
 }
 
-// chatUsageFrom maps Anthropic usage: Anthropic's input_tokens excludes cached input, OpenAI's
-// prompt_tokens includes it, so cache reads and writes are added back.
-func chatUsageFrom(u wireUsage) *chatUsage {
-	prompt := u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
-	return &chatUsage{
-		PromptTokens: prompt, CompletionTokens: u.OutputTokens, TotalTokens: prompt + u.OutputTokens,
-		PromptTokensDetails: &chatPromptDetails{CachedTokens: u.CacheReadInputTokens, CacheCreationTokens: u.CacheCreationInputTokens},
-	}
+// chatUsageFrom maps Anthropic usage; its input_tokens excludes cached input (see chatwire.NewUsage).
+func chatUsageFrom(u wireUsage) *chatwire.Usage {
+	return chatwire.NewUsage(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens, u.OutputTokens)
 }
 
 // openAIErrorType maps an Anthropic error type (or, when it is unknown, the HTTP status) to
@@ -112,19 +102,7 @@ func openAIErrorType(anthropicType string, status int) (errType, code string) {
 	case "api_error":
 		return "server_error", ""
 	}
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error", ""
-	case status == http.StatusForbidden:
-		return "permission_error", ""
-	case status == http.StatusNotFound:
-		return "not_found_error", ""
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error", "rate_limit_exceeded"
-	case status >= 500 || status == 0:
-		return "server_error", ""
-	}
-	return "invalid_request_error", ""
+	return chatwire.ErrorTypeForStatus(status)
 }
 
 // openAIErrorBody converts an Anthropic error body ({"type":"error","error":{...}}) into OpenAI's
@@ -132,20 +110,8 @@ func openAIErrorType(anthropicType string, status int) (errType, code string) {
 func openAIErrorBody(status int, body []byte) []byte {
 	var e wireErrorBody
 	if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" {
-		e.Error = wireError{Message: upstreamText(status, body)}
+		e.Error = wireError{Message: chatwire.UpstreamText(status, body)}
 	}
 	errType, code := openAIErrorType(e.Error.Type, status)
 	return providers.ErrorBody(e.Error.Message, errType, code)
-}
-
-// upstreamText describes a body that is not a recognizable error object.
-func upstreamText(status int, body []byte) string {
-	msg := strings.TrimSpace(string(body))
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
-	return fmt.Sprintf("upstream returned %d: %s", status, msg)
 }

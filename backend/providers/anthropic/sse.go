@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
+
+	"opentracy/backend/providers/chatwire"
 )
 
 // maxSSELine bounds one line of an upstream stream, so a broken upstream cannot grow memory
@@ -152,7 +152,7 @@ func (s *sseReader) fill() error {
 	return err
 }
 
-// streamHandler turns upstream events into output bytes for sseTransform.
+// streamHandler turns upstream events into output bytes for newSSETransform.
 type streamHandler interface {
 	// event handles one upstream event, writing output to out; done ends the stream.
 	event(ev sseEvent, out *bytes.Buffer) (done bool, err error)
@@ -160,59 +160,18 @@ type streamHandler interface {
 	end(out *bytes.Buffer) error
 }
 
-// errStreamClosed is what Read returns after Close.
-var errStreamClosed = errors.New("stream closed")
-
-// sseTransform is an io.ReadCloser that reads the upstream lazily, one event at a time, as its
-// reader asks for bytes: no goroutine, so nothing to leak, and back-pressure reaches the upstream.
-type sseTransform struct {
-	upstream  io.ReadCloser
-	events    *sseReader
-	handler   streamHandler
-	out       bytes.Buffer
-	done      bool
-	err       error
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
-}
-
-func newSSETransform(upstream io.ReadCloser, h streamHandler) *sseTransform {
-	return &sseTransform{upstream: upstream, events: newSSEReader(upstream), handler: h}
-}
-
-func (t *sseTransform) Read(p []byte) (int, error) {
-	for t.out.Len() == 0 {
-		switch {
-		case t.closed.Load():
-			return 0, errStreamClosed
-		case t.err != nil:
-			return 0, t.err
-		case t.done:
-			return 0, io.EOF
-		}
-		ev, err := t.events.next()
+// newSSETransform reads upstream's server-sent events lazily, one at a time, through h (see
+// chatwire.Stream).
+func newSSETransform(upstream io.ReadCloser, h streamHandler) *chatwire.Stream {
+	events := newSSEReader(upstream)
+	return chatwire.NewStream(upstream, func(out *bytes.Buffer) (bool, error) {
+		ev, err := events.next()
 		switch {
 		case errors.Is(err, io.EOF):
-			t.done = true
-			t.err = t.handler.end(&t.out)
+			return true, h.end(out)
 		case err != nil:
-			if t.closed.Load() {
-				return 0, errStreamClosed
-			}
-			t.err = fmt.Errorf("read upstream stream: %w", err)
-		default:
-			t.done, t.err = t.handler.event(ev, &t.out)
+			return false, fmt.Errorf("read upstream stream: %w", err)
 		}
-	}
-	return t.out.Read(p)
-}
-
-// Close aborts the upstream; it may be called while a Read is blocked in another goroutine.
-func (t *sseTransform) Close() error {
-	t.closeOnce.Do(func() {
-		t.closed.Store(true)
-		t.closeErr = t.upstream.Close()
+		return h.event(ev, out)
 	})
-	return t.closeErr
 }

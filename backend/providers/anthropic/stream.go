@@ -7,30 +7,22 @@ import (
 	"io"
 	"time"
 
-	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 // newChatStream turns an Anthropic Messages event stream into an OpenAI chat.completion.chunk
 // stream ending with data: [DONE]. Closing it closes upstream.
 func newChatStream(upstream io.ReadCloser, includeUsage bool, now time.Time) io.ReadCloser {
-	return newSSETransform(upstream, &chatStreamHandler{includeUsage: includeUsage, created: now.Unix(),
-		toolIndex: map[int]int{}, toolArgs: map[int]bool{}})
+	return newSSETransform(upstream, &chatStreamHandler{includeUsage: includeUsage, em: chatwire.Emitter{Created: now.Unix()}})
 }
 
 // chatStreamHandler holds what the translation remembers between events.
 type chatStreamHandler struct {
 	includeUsage bool
-	created      int64
-
-	id, model  string
-	started    bool
+	// em writes the chunks; its id and model come from message_start.
+	em         chatwire.Emitter
 	usage      wireUsage
 	stopReason string
-	// toolIndex maps an Anthropic content-block index to the OpenAI tool-call index: OpenAI counts
-	// tool calls (0, 1, 2), not content blocks.
-	toolIndex map[int]int
-	// toolArgs records which tool calls have received argument bytes.
-	toolArgs map[int]bool
 }
 
 func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) {
@@ -44,11 +36,11 @@ func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) 
 	switch e.Type {
 	case "message_start":
 		if e.Message != nil {
-			h.id, h.model, h.usage = e.Message.ID, e.Message.Model, e.Message.Usage
+			h.em.ID, h.em.Model, h.usage = e.Message.ID, e.Message.Model, e.Message.Usage
 		}
-		return false, h.start(out)
+		return false, h.em.Start(out)
 	case "content_block_start":
-		if err := h.start(out); err != nil {
+		if err := h.em.Start(out); err != nil {
 			return true, err
 		}
 		if e.ContentBlock == nil {
@@ -56,20 +48,11 @@ func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) 
 		}
 		switch e.ContentBlock.Type {
 		case "text":
-			if e.ContentBlock.Text != "" {
-				return false, h.write(out, chatDelta{Content: &e.ContentBlock.Text}, nil)
-			}
+			return false, h.em.Content(out, e.ContentBlock.Text)
 		case "thinking":
-			if e.ContentBlock.Thinking != "" {
-				return false, h.write(out, chatDelta{ReasoningContent: e.ContentBlock.Thinking}, nil)
-			}
+			return false, h.em.Reasoning(out, e.ContentBlock.Thinking)
 		case "tool_use":
-			i := len(h.toolIndex)
-			h.toolIndex[e.Index] = i
-			return false, h.write(out, chatDelta{ToolCalls: []chatChunkToolCall{{
-				Index: &i, ID: e.ContentBlock.ID, Type: "function",
-				Function: chatChunkFunction{Name: e.ContentBlock.Name},
-			}}}, nil)
+			return false, h.em.ToolCallStart(out, e.Index, e.ContentBlock.ID, e.ContentBlock.Name)
 		}
 		// Server-tool and redacted_thinking blocks have no OpenAI counterpart.
 	case "content_block_delta":
@@ -78,33 +61,15 @@ func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) 
 		}
 		switch e.Delta.Type {
 		case "text_delta":
-			if e.Delta.Text != "" {
-				return false, h.write(out, chatDelta{Content: &e.Delta.Text}, nil)
-			}
+			return false, h.em.Content(out, e.Delta.Text)
 		case "thinking_delta":
-			if e.Delta.Thinking != "" {
-				return false, h.write(out, chatDelta{ReasoningContent: e.Delta.Thinking}, nil)
-			}
+			return false, h.em.Reasoning(out, e.Delta.Thinking)
 		case "input_json_delta":
-			i, ok := h.toolIndex[e.Index]
-			if !ok || e.Delta.PartialJSON == "" {
-				return false, nil
-			}
-			h.toolArgs[i] = true
-			return false, h.write(out, chatDelta{ToolCalls: []chatChunkToolCall{{
-				Index: &i, Function: chatChunkFunction{Arguments: e.Delta.PartialJSON},
-			}}}, nil)
+			return false, h.em.ToolCallArgs(out, e.Index, e.Delta.PartialJSON)
 		}
 		// signature_delta and citations_delta carry nothing OpenAI clients read.
 	case "content_block_stop":
-		// A tool call whose input streamed no bytes has no arguments at all; OpenAI clients parse
-		// arguments as JSON, so it gets the empty object.
-		if i, ok := h.toolIndex[e.Index]; ok && !h.toolArgs[i] {
-			h.toolArgs[i] = true
-			return false, h.write(out, chatDelta{ToolCalls: []chatChunkToolCall{{
-				Index: &i, Function: chatChunkFunction{Arguments: "{}"},
-			}}}, nil)
-		}
+		return false, h.em.ToolCallEnd(out, e.Index)
 	case "message_delta":
 		if e.Delta != nil && e.Delta.StopReason != "" {
 			h.stopReason = e.Delta.StopReason
@@ -123,24 +88,18 @@ func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) 
 			}
 		}
 	case "message_stop":
-		if err := h.start(out); err != nil {
-			return true, err
-		}
-		reason := finishReason(h.stopReason)
-		if err := h.write(out, chatDelta{}, &reason); err != nil {
+		if err := h.em.Finish(out, finishReason(h.stopReason)); err != nil {
 			return true, err
 		}
 		if h.includeUsage {
-			if err := writeData(out, chatChunk{ID: h.id, Object: "chat.completion.chunk", Created: h.created,
-				Model: h.model, Choices: []chatChunkChoice{}, Usage: chatUsageFrom(h.usage)}); err != nil {
+			if err := h.em.Usage(out, chatUsageFrom(h.usage)); err != nil {
 				return true, err
 			}
 		}
-		out.WriteString("data: [DONE]\n\n")
+		h.em.Done(out)
 		return true, nil
 	case "error":
-		// The stream already answered 200, so the failure travels as an OpenAI error event, which
-		// OpenAI clients raise; no [DONE] follows.
+		// The stream already answered 200, so the failure travels as an OpenAI error event.
 		var we wireError
 		if e.Error != nil {
 			we = *e.Error
@@ -149,11 +108,7 @@ func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) 
 			we.Message = "upstream stream error"
 		}
 		errType, code := openAIErrorType(we.Type, 0)
-		ce := chatError{Message: we.Message, Type: errType}
-		if code != "" {
-			ce.Code = code
-		}
-		return true, writeData(out, chatErrorBody{Error: &ce})
+		return true, h.em.Fail(out, we.Message, errType, code)
 	}
 	// ping and event types added later are ignored, as Anthropic asks of clients.
 	return false, nil
@@ -161,34 +116,4 @@ func (h *chatStreamHandler) event(ev sseEvent, out *bytes.Buffer) (bool, error) 
 
 func (h *chatStreamHandler) end(*bytes.Buffer) error {
 	return fmt.Errorf("anthropic stream ended before message_stop: %w", io.ErrUnexpectedEOF)
-}
-
-// start writes the first chunk (the assistant role) once.
-func (h *chatStreamHandler) start(out *bytes.Buffer) error {
-	if h.started {
-		return nil
-	}
-	h.started = true
-	empty := ""
-	return h.write(out, chatDelta{Role: "assistant", Content: &empty}, nil)
-}
-
-func (h *chatStreamHandler) write(out *bytes.Buffer, d chatDelta, finish *string) error {
-	if err := h.start(out); err != nil {
-		return err
-	}
-	return writeData(out, chatChunk{ID: h.id, Object: "chat.completion.chunk", Created: h.created, Model: h.model,
-		Choices: []chatChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}})
-}
-
-// writeData writes v as one "data:" event.
-func writeData(out *bytes.Buffer, v any) error {
-	data, err := providers.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode stream chunk: %w", err)
-	}
-	out.WriteString("data: ")
-	out.Write(data)
-	out.WriteString("\n\n")
-	return nil
 }

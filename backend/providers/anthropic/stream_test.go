@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"opentracy/backend/providers/chatwire"
 )
 
 func TestSSEReader(t *testing.T) {
@@ -194,13 +196,13 @@ func TestChatStreamGolden(t *testing.T) {
 }
 
 // chunks decodes an OpenAI chunk stream, stopping at [DONE].
-func chunks(t *testing.T, stream []byte) (out []chatChunk, done bool) {
+func chunks(t *testing.T, stream []byte) (out []chatwire.Chunk, done bool) {
 	t.Helper()
 	for _, ev := range collectEvents(t, bytes.NewReader(stream)) {
 		if string(ev.data) == "[DONE]" {
 			return out, true
 		}
-		var c chatChunk
+		var c chatwire.Chunk
 		if err := json.Unmarshal(ev.data, &c); err != nil {
 			t.Fatalf("chunk %s: %v", ev.data, err)
 		}
@@ -262,7 +264,7 @@ func TestChatStreamUsageOnlyWhenAsked(t *testing.T) {
 			t.Fatal(err)
 		}
 		cs, _ := chunks(t, out)
-		var usage []*chatUsage
+		var usage []*chatwire.Usage
 		for _, c := range cs {
 			if c.Usage != nil {
 				if len(c.Choices) != 0 {
@@ -278,8 +280,8 @@ func TestChatStreamUsageOnlyWhenAsked(t *testing.T) {
 			continue
 		}
 		// input 620 + cache reads 1800; output from message_delta.
-		want := []*chatUsage{{PromptTokens: 2420, CompletionTokens: 71, TotalTokens: 2491,
-			PromptTokensDetails: &chatPromptDetails{CachedTokens: 1800}}}
+		want := []*chatwire.Usage{{PromptTokens: 2420, CompletionTokens: 71, TotalTokens: 2491,
+			PromptTokensDetails: &chatwire.PromptDetails{CachedTokens: 1800}}}
 		if diff := cmp.Diff(want, usage); diff != "" {
 			t.Errorf("usage (-want +got):\n%s", diff)
 		}
@@ -299,8 +301,8 @@ func TestChatStreamMessageDeltaInputUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs, _ := chunks(t, out)
-	want := &chatUsage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21,
-		PromptTokensDetails: &chatPromptDetails{CachedTokens: 3, CacheCreationTokens: 2}}
+	want := &chatwire.Usage{PromptTokens: 12, CompletionTokens: 9, TotalTokens: 21,
+		PromptTokensDetails: &chatwire.PromptDetails{CachedTokens: 3, CacheCreationTokens: 2}}
 	if diff := cmp.Diff(want, cs[len(cs)-1].Usage); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
@@ -381,8 +383,8 @@ func TestChatStreamCloseMidStream(t *testing.T) {
 	if _, err := pw.Write([]byte("x")); err == nil {
 		t.Error("the upstream can still be written after Close")
 	}
-	if _, err := s.Read(buf); !errors.Is(err, errStreamClosed) {
-		t.Errorf("Read after Close: %v, want errStreamClosed", err)
+	if _, err := s.Read(buf); !errors.Is(err, chatwire.ErrStreamClosed) {
+		t.Errorf("Read after Close: %v, want chatwire.ErrStreamClosed", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)

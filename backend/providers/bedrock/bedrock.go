@@ -182,7 +182,7 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 			Body: providers.ErrorBody("no model id to send to Bedrock", "invalid_request_error", "")}
 	}
 	stream := req.Stream || opts.stream
-	body, err := marshal(creq)
+	body, err := providers.Marshal(creq)
 	if err != nil {
 		return nil, &providers.Error{Provider: p.name, Err: fmt.Errorf("encode converse request: %w", err)}
 	}

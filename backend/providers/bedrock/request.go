@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"opentracy/backend/providers/chatwire"
 )
 
 // streamOptions is what the response side needs to remember from the request.
@@ -18,7 +20,7 @@ type streamOptions struct {
 // the client's fault (the gateway answers 400). Fields with no Converse counterpart are dropped;
 // the package comment lists them.
 func toConverse(body []byte) (*converseRequest, streamOptions, error) {
-	var in chatRequest
+	var in chatwire.Request
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, streamOptions{}, fmt.Errorf("request body is not a valid chat-completions request: %w", err)
 	}
@@ -32,7 +34,7 @@ func toConverse(body []byte) (*converseRequest, streamOptions, error) {
 	if err := t.messages(in.Messages, out); err != nil {
 		return nil, streamOptions{}, err
 	}
-	if instruction := responseFormatInstruction(in.ResponseFormat); instruction != "" {
+	if instruction := chatwire.ResponseFormatInstruction(in.ResponseFormat); instruction != "" {
 		out.System = append(out.System, textBlock(instruction))
 	}
 
@@ -45,7 +47,7 @@ func toConverse(body []byte) (*converseRequest, streamOptions, error) {
 	}
 	// Passed through unclamped: the valid range depends on the model behind Bedrock.
 	ic.Temperature, ic.TopP = in.Temperature, in.TopP
-	stops, err := stopSequences(in.Stop)
+	stops, err := chatwire.StopSequences(in.Stop)
 	if err != nil {
 		return nil, streamOptions{}, err
 	}
@@ -71,7 +73,7 @@ type translator struct {
 // messages fills system and messages. System and developer messages, wherever they appear, join
 // the top-level system prompt in order; tool results become toolResult blocks in a user turn;
 // consecutive turns of one role merge, since Converse requires alternation.
-func (t *translator) messages(msgs []chatMessage, out *converseRequest) error {
+func (t *translator) messages(msgs []chatwire.Message, out *converseRequest) error {
 	for i, m := range msgs {
 		var (
 			role   string
@@ -80,8 +82,8 @@ func (t *translator) messages(msgs []chatMessage, out *converseRequest) error {
 		)
 		switch m.Role {
 		case "system", "developer":
-			var parts []chatPart
-			parts, err = chatParts(m.Content)
+			var parts []chatwire.Part
+			parts, err = chatwire.Parts(m.Content)
 			if err != nil {
 				return fmt.Errorf("messages[%d]: %w", i, err)
 			}
@@ -124,14 +126,14 @@ func (t *translator) messages(msgs []chatMessage, out *converseRequest) error {
 
 // appendText adds a non-empty text part, and after it a cache point when the part asks for
 // caching: cache_control is how OpenAI-format clients mark prompt-cache breakpoints.
-func appendText(blocks []block, p chatPart) []block {
+func appendText(blocks []block, p chatwire.Part) []block {
 	if p.Text == "" {
 		return blocks
 	}
 	return withCachePoint(append(blocks, textBlock(p.Text)), p)
 }
 
-func withCachePoint(blocks []block, p chatPart) []block {
+func withCachePoint(blocks []block, p chatwire.Part) []block {
 	if len(bytes.TrimSpace(p.CacheControl)) == 0 || bytes.Equal(bytes.TrimSpace(p.CacheControl), []byte("null")) {
 		return blocks
 	}
@@ -141,7 +143,7 @@ func withCachePoint(blocks []block, p chatPart) []block {
 // userBlocks converts user content; cachePoints is false inside a tool result, where Bedrock
 // allows no cache point.
 func (t *translator) userBlocks(content json.RawMessage, cachePoints bool) ([]block, error) {
-	parts, err := chatParts(content)
+	parts, err := chatwire.Parts(content)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +203,7 @@ func imageBlock(u string) (*mediaBlock, error) {
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		return nil, errors.New("image_url: Bedrock needs images inline; send the image as a data: URL (data:image/png;base64,...) instead of an http(s) URL")
 	}
-	mediaType, data, err := parseDataURL(u)
+	mediaType, data, err := chatwire.ParseDataURL(u)
 	if err != nil {
 		return nil, fmt.Errorf("image_url: %w", err)
 	}
@@ -238,11 +240,11 @@ func documentFormat(mediaType string) string {
 }
 
 // documentBlock turns an OpenAI file part with inline data into a Converse document.
-func (t *translator) documentBlock(f *chatFile) (*mediaBlock, error) {
+func (t *translator) documentBlock(f *chatwire.File) (*mediaBlock, error) {
 	if f == nil || f.FileData == "" {
 		return nil, errors.New("file parts need file_data (file_id is not supported by Bedrock)")
 	}
-	mediaType, data, err := parseDataURL(f.FileData)
+	mediaType, data, err := chatwire.ParseDataURL(f.FileData)
 	if err != nil {
 		return nil, fmt.Errorf("file_data: %w", err)
 	}
@@ -279,25 +281,8 @@ func (t *translator) documentName(filename string) string {
 	return unique
 }
 
-// parseDataURL splits "data:<media type>;base64,<data>".
-func parseDataURL(u string) (mediaType, data string, err error) {
-	rest, ok := strings.CutPrefix(u, "data:")
-	if !ok {
-		return "", "", errors.New("not a data: URL")
-	}
-	meta, data, ok := strings.Cut(rest, ",")
-	if !ok {
-		return "", "", errors.New("data: URL without data")
-	}
-	mediaType, ok = strings.CutSuffix(meta, ";base64")
-	if !ok || mediaType == "" {
-		return "", "", errors.New("data: URL must be base64 with a media type (data:image/png;base64,...)")
-	}
-	return mediaType, data, nil
-}
-
-func assistantBlocks(m chatMessage) ([]block, error) {
-	parts, err := chatParts(m.Content)
+func assistantBlocks(m chatwire.Message) ([]block, error) {
+	parts, err := chatwire.Parts(m.Content)
 	if err != nil {
 		return nil, err
 	}
@@ -309,44 +294,16 @@ func assistantBlocks(m chatMessage) ([]block, error) {
 		}
 	}
 	for j, tc := range m.ToolCalls {
-		input, err := toolInput(tc.Function.Arguments)
+		input, err := chatwire.ToolInput(tc.Function.Arguments)
 		if err != nil {
 			return nil, fmt.Errorf("tool_calls[%d].function.arguments: %w", j, err)
 		}
-		blocks = append(blocks, block{ToolUse: &toolUse{ToolUseID: toolID(tc.ID), Name: tc.Function.Name, Input: input}})
+		blocks = append(blocks, block{ToolUse: &toolUse{ToolUseID: chatwire.ToolID(tc.ID), Name: tc.Function.Name, Input: input}})
 	}
 	return blocks, nil
 }
 
-// toolInput parses a tool call's arguments string into the JSON object Converse wants as input.
-func toolInput(args string) (json.RawMessage, error) {
-	args = strings.TrimSpace(args)
-	if args == "" || args == "null" {
-		return json.RawMessage("{}"), nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(args)); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %w", err)
-	}
-	if buf.Bytes()[0] != '{' {
-		return nil, errors.New("must be a JSON object")
-	}
-	return buf.Bytes(), nil
-}
-
-// toolID makes a tool call id acceptable to Converse (^[a-zA-Z0-9_-]+$). OpenAI-format upstreams
-// mint ids with other characters; the same mapping applies to toolUse and toolResult, so they
-// still pair.
-func toolID(id string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
-			return r
-		}
-		return '_'
-	}, id)
-}
-
-func (t *translator) toolResultBlock(m chatMessage) (block, error) {
+func (t *translator) toolResultBlock(m chatwire.Message) (block, error) {
 	content, err := t.userBlocks(m.Content, false)
 	if err != nil {
 		return block{}, err
@@ -354,41 +311,12 @@ func (t *translator) toolResultBlock(m chatMessage) (block, error) {
 	if content == nil {
 		content = []block{}
 	}
-	return block{ToolResult: &toolResult{ToolUseID: toolID(m.ToolCallID), Content: content}}, nil
-}
-
-// stopSequences reads OpenAI's stop: a string or an array of strings.
-func stopSequences(raw json.RawMessage) ([]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, nil
-	}
-	var list []string
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("stop: %w", err)
-		}
-		list = []string{s}
-	} else if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, fmt.Errorf("stop must be a string or an array of strings: %w", err)
-	}
-	out := list[:0]
-	for _, s := range list {
-		// Bedrock rejects empty stop sequences; OpenAI ignores them.
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+	return block{ToolResult: &toolResult{ToolUseID: chatwire.ToolID(m.ToolCallID), Content: content}}, nil
 }
 
 // toToolConfig translates tools and tool_choice. tool_choice "none" leaves the tools out, since
 // Converse has no way to offer tools and forbid their use.
-func toToolConfig(in *chatRequest) (*toolConfig, error) {
+func toToolConfig(in *chatwire.Request) (*toolConfig, error) {
 	if len(in.Tools) == 0 {
 		return nil, nil
 	}
@@ -418,56 +346,16 @@ func toToolConfig(in *chatRequest) (*toolConfig, error) {
 // toToolChoice maps OpenAI's tool_choice: auto → auto, required → any, a function → tool;
 // none is reported apart, for the caller to leave the tools out.
 func toToolChoice(raw json.RawMessage) (choice *toolChoice, none bool, err error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, false, nil
+	mode, name, err := chatwire.ParseToolChoice(raw)
+	switch mode {
+	case "auto":
+		return &toolChoice{Auto: &struct{}{}}, false, nil
+	case "required":
+		return &toolChoice{Any: &struct{}{}}, false, nil
+	case "none":
+		return nil, true, nil
+	case "function":
+		return &toolChoice{Tool: &namedTool{Name: name}}, false, nil
 	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, false, fmt.Errorf("tool_choice: %w", err)
-		}
-		switch s {
-		case "auto":
-			return &toolChoice{Auto: &struct{}{}}, false, nil
-		case "required":
-			return &toolChoice{Any: &struct{}{}}, false, nil
-		case "none":
-			return nil, true, nil
-		}
-		return nil, false, fmt.Errorf("tool_choice %q is not supported (use auto, required, none or a function)", s)
-	}
-	var fn chatToolChoiceFunction
-	if err := json.Unmarshal(raw, &fn); err != nil {
-		return nil, false, fmt.Errorf("tool_choice: %w", err)
-	}
-	if fn.Type != "function" || fn.Function.Name == "" {
-		return nil, false, errors.New(`tool_choice must name a function: {"type":"function","function":{"name":...}}`)
-	}
-	return &toolChoice{Tool: &namedTool{Name: fn.Function.Name}}, false, nil
-}
-
-// responseFormatInstruction is the best Converse can do for response_format across models: it
-// has no JSON mode, so the request gains a system instruction (after the client's own) asking
-// for JSON, with the schema when one is given. The answer is not validated.
-func responseFormatInstruction(rf *chatResponseFormat) string {
-	const plain = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
-	if rf == nil {
-		return ""
-	}
-	switch rf.Type {
-	case "json_object":
-		return plain
-	case "json_schema":
-		if rf.JSONSchema == nil || len(bytes.TrimSpace(rf.JSONSchema.Schema)) == 0 {
-			return plain
-		}
-		var schema bytes.Buffer
-		if err := json.Compact(&schema, rf.JSONSchema.Schema); err != nil {
-			schema.Reset()
-			schema.Write(rf.JSONSchema.Schema)
-		}
-		return "Respond with a single valid JSON object that conforms to this JSON schema, and nothing else: no prose, no code fences.\nSchema: " + schema.String()
-	}
-	return ""
+	return nil, false, err
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"opentracy/backend/providers"
 )
 
 func TestToConverse(t *testing.T) {
@@ -141,7 +143,7 @@ func TestToConverse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := marshal(req)
+			got, err := providers.Marshal(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 )
 
 // fromConverse translates a Converse response into an OpenAI chat.completion body. Converse
@@ -19,7 +20,7 @@ func fromConverse(body []byte, id, model string, created int64) ([]byte, error) 
 	}
 	var text, reasoning strings.Builder
 	hasText := false
-	var calls []chatToolCall
+	var calls []chatwire.ToolCall
 	if m := resp.Output.Message; m != nil {
 		for _, b := range m.Content {
 			switch {
@@ -33,21 +34,16 @@ func fromConverse(body []byte, id, model string, created int64) ([]byte, error) 
 				if err != nil {
 					return nil, fmt.Errorf("toolUse %s input: %w", b.ToolUse.ToolUseID, err)
 				}
-				calls = append(calls, chatToolCall{ID: b.ToolUse.ToolUseID, Type: "function",
-					Function: chatFunction{Name: b.ToolUse.Name, Arguments: args}})
+				calls = append(calls, chatwire.ToolCall{ID: b.ToolUse.ToolUseID, Type: "function",
+					Function: chatwire.Function{Name: b.ToolUse.Name, Arguments: args}})
 			}
 			// Images, documents, citations and redacted reasoning have no OpenAI counterpart.
 		}
 	}
-	out := chatOutMessage{Role: "assistant", ReasoningContent: reasoning.String(), ToolCalls: calls}
-	if hasText || len(calls) == 0 {
-		// OpenAI sends content null only beside tool calls; otherwise a string, even empty.
-		s := text.String()
-		out.Content = &s
-	}
-	return marshal(chatCompletion{
+	out := chatwire.AssistantMessage(text.String(), hasText, reasoning.String(), calls)
+	return providers.Marshal(chatwire.Completion{
 		ID: id, Object: "chat.completion", Created: created, Model: model,
-		Choices: []chatChoice{{Index: 0, Message: out, FinishReason: finishReason(resp.StopReason)}},
+		Choices: []chatwire.Choice{{Index: 0, Message: out, FinishReason: finishReason(resp.StopReason)}},
 		Usage:   chatUsageFrom(resp.Usage),
 	})
 }
@@ -78,15 +74,9 @@ func finishReason(stop string) string {
 	return "stop"
 }
 
-// chatUsageFrom maps Bedrock usage. Bedrock's inputTokens excludes the input read from and
-// written to the prompt cache, while OpenAI's prompt_tokens includes all input, so both are added
-// back; they are also reported apart because they bill differently.
-func chatUsageFrom(u usage) *chatUsage {
-	prompt := u.InputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens
-	return &chatUsage{
-		PromptTokens: prompt, CompletionTokens: u.OutputTokens, TotalTokens: prompt + u.OutputTokens,
-		PromptTokensDetails: &chatPromptDetails{CachedTokens: u.CacheReadInputTokens, CacheCreationTokens: u.CacheWriteInputTokens},
-	}
+// chatUsageFrom maps Bedrock usage; its inputTokens excludes cached input (see chatwire.NewUsage).
+func chatUsageFrom(u usage) *chatwire.Usage {
+	return chatwire.NewUsage(u.InputTokens, u.CacheReadInputTokens, u.CacheWriteInputTokens, u.OutputTokens)
 }
 
 // errorName reduces an AWS error type to its bare lower-case name: the x-amzn-ErrorType header
@@ -130,19 +120,7 @@ func openAIErrorType(name string, status int) (errType, code string) {
 	case "modelstreamerrorexception":
 		return "server_error", "model_stream_error"
 	}
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error", ""
-	case status == http.StatusForbidden:
-		return "permission_error", ""
-	case status == http.StatusNotFound:
-		return "not_found_error", ""
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error", "rate_limit_exceeded"
-	case status >= 500 || status == 0:
-		return "server_error", ""
-	}
-	return "invalid_request_error", ""
+	return chatwire.ErrorTypeForStatus(status)
 }
 
 // openAIErrorBody converts a Bedrock error answer ({"message": ...} with the error name in
@@ -151,7 +129,7 @@ func openAIErrorType(name string, status int) (errType, code string) {
 func openAIErrorBody(status int, header http.Header, body []byte) []byte {
 	var e errorPayload
 	if err := json.Unmarshal(body, &e); err != nil || e.Message == "" {
-		e.Message = upstreamText(status, body)
+		e.Message = chatwire.UpstreamText(status, body)
 	}
 	name := header.Get("X-Amzn-Errortype")
 	if name == "" {
@@ -159,16 +137,4 @@ func openAIErrorBody(status int, header http.Header, body []byte) []byte {
 	}
 	errType, code := openAIErrorType(errorName(name), status)
 	return providers.ErrorBody(e.Message, errType, code)
-}
-
-// upstreamText describes a body that is not a recognizable error object.
-func upstreamText(status int, body []byte) string {
-	msg := strings.TrimSpace(string(body))
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
-	return fmt.Sprintf("upstream returned %d: %s", status, msg)
 }

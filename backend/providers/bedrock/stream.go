@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+
+	"opentracy/backend/providers/chatwire"
 )
 
 const (
@@ -21,9 +21,6 @@ const (
 	// minFrame is a message with no headers and no payload: prelude (12 bytes) and CRC (4).
 	minFrame = 16
 )
-
-// errStreamClosed is what Read returns after Close.
-var errStreamClosed = errors.New("stream closed")
 
 // frameReader reads AWS event-stream messages (application/vnd.amazon.eventstream) with the SDK's
 // decoder, which checks both CRCs. It tells a clean end between messages (io.EOF) from a cut one
@@ -67,77 +64,27 @@ func (f *frameReader) next() (eventstream.Message, error) {
 	return msg, nil
 }
 
-// chatStream is an io.ReadCloser turning a ConverseStream answer into an OpenAI
-// chat.completion.chunk SSE stream. It reads the upstream lazily, one message at a time, as its
-// reader asks for bytes: no goroutine, so nothing to leak, and back-pressure reaches the upstream.
-type chatStream struct {
-	upstream io.ReadCloser
-	frames   *frameReader
-	h        *streamTranslator
-	out      bytes.Buffer
-	done     bool
-	err      error
-
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
-}
-
-func newChatStream(upstream io.ReadCloser, id, model string, created int64, includeUsage bool) *chatStream {
-	return &chatStream{upstream: upstream, frames: newFrameReader(upstream), h: &streamTranslator{
-		id: id, model: model, created: created, includeUsage: includeUsage,
-		toolIndex: map[int]int{}, toolArgs: map[int]bool{},
-	}}
-}
-
-func (s *chatStream) Read(p []byte) (int, error) {
-	for s.out.Len() == 0 {
-		switch {
-		case s.closed.Load():
-			return 0, errStreamClosed
-		case s.err != nil:
-			return 0, s.err
-		case s.done:
-			return 0, io.EOF
-		}
-		msg, err := s.frames.next()
+// newChatStream turns a ConverseStream answer into an OpenAI chat.completion.chunk SSE stream,
+// reading the upstream one message at a time (see chatwire.Stream). Closing it closes upstream.
+func newChatStream(upstream io.ReadCloser, id, model string, created int64, includeUsage bool) *chatwire.Stream {
+	frames := newFrameReader(upstream)
+	h := &streamTranslator{includeUsage: includeUsage, em: chatwire.Emitter{ID: id, Model: model, Created: created}}
+	return chatwire.NewStream(upstream, func(out *bytes.Buffer) (bool, error) {
+		msg, err := frames.next()
 		switch {
 		case errors.Is(err, io.EOF):
-			s.done = true
-			s.err = s.h.end(&s.out)
+			return true, h.end(out)
 		case err != nil:
-			if s.closed.Load() {
-				return 0, errStreamClosed
-			}
-			s.err = fmt.Errorf("read bedrock stream: %w", err)
-		default:
-			s.done, s.err = s.h.message(msg, &s.out)
+			return false, fmt.Errorf("read bedrock stream: %w", err)
 		}
-	}
-	return s.out.Read(p)
-}
-
-// Close aborts the upstream; it may be called while a Read is blocked in another goroutine.
-func (s *chatStream) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.closeErr = s.upstream.Close()
+		return h.message(msg, out)
 	})
-	return s.closeErr
 }
 
 // streamTranslator holds what the translation remembers between events.
 type streamTranslator struct {
-	id, model    string
-	created      int64
 	includeUsage bool
-
-	started bool
-	// toolIndex maps a Converse content-block index to the OpenAI tool-call index: OpenAI counts
-	// tool calls (0, 1, 2), not content blocks.
-	toolIndex map[int]int
-	// toolArgs records which tool calls have received argument bytes.
-	toolArgs map[int]bool
+	em           chatwire.Emitter
 	// stopped is set by messageStop; usage by metadata, which Bedrock sends after it.
 	stopped bool
 	usage   *usage
@@ -160,52 +107,28 @@ func (h *streamTranslator) message(msg eventstream.Message, out *bytes.Buffer) (
 	}
 	switch eventType {
 	case "messageStart":
-		return false, h.start(out)
+		return false, h.em.Start(out)
 	case "contentBlockStart":
 		if e.Start == nil || e.Start.ToolUse == nil {
-			return false, h.start(out)
+			return false, h.em.Start(out)
 		}
-		i := len(h.toolIndex)
-		h.toolIndex[e.ContentBlockIndex] = i
-		return false, h.write(out, chatDelta{ToolCalls: []chatChunkToolCall{{
-			Index: &i, ID: e.Start.ToolUse.ToolUseID, Type: "function",
-			Function: chatChunkFunction{Name: e.Start.ToolUse.Name},
-		}}}, nil)
+		return false, h.em.ToolCallStart(out, e.ContentBlockIndex, e.Start.ToolUse.ToolUseID, e.Start.ToolUse.Name)
 	case "contentBlockDelta":
 		d := e.Delta
 		switch {
 		case d == nil:
 		case d.Text != nil:
-			if *d.Text != "" {
-				return false, h.write(out, chatDelta{Content: d.Text}, nil)
-			}
+			return false, h.em.Content(out, *d.Text)
 		case d.ToolUse != nil:
-			i, ok := h.toolIndex[e.ContentBlockIndex]
-			if !ok || d.ToolUse.Input == "" {
-				return false, nil
-			}
-			h.toolArgs[i] = true
-			return false, h.write(out, chatDelta{ToolCalls: []chatChunkToolCall{{
-				Index: &i, Function: chatChunkFunction{Arguments: d.ToolUse.Input},
-			}}}, nil)
+			return false, h.em.ToolCallArgs(out, e.ContentBlockIndex, d.ToolUse.Input)
 		case d.ReasoningContent != nil:
-			if d.ReasoningContent.Text != "" {
-				return false, h.write(out, chatDelta{ReasoningContent: d.ReasoningContent.Text}, nil)
-			}
+			return false, h.em.Reasoning(out, d.ReasoningContent.Text)
 		}
 		// Reasoning signatures, redacted reasoning and citations carry nothing OpenAI clients read.
 	case "contentBlockStop":
-		// A tool call whose input streamed no bytes has no arguments at all; OpenAI clients parse
-		// arguments as JSON, so it gets the empty object.
-		if i, ok := h.toolIndex[e.ContentBlockIndex]; ok && !h.toolArgs[i] {
-			h.toolArgs[i] = true
-			return false, h.write(out, chatDelta{ToolCalls: []chatChunkToolCall{{
-				Index: &i, Function: chatChunkFunction{Arguments: "{}"},
-			}}}, nil)
-		}
+		return false, h.em.ToolCallEnd(out, e.ContentBlockIndex)
 	case "messageStop":
-		reason := finishReason(e.StopReason)
-		if err := h.write(out, chatDelta{}, &reason); err != nil {
+		if err := h.em.Finish(out, finishReason(e.StopReason)); err != nil {
 			return true, err
 		}
 		h.stopped = true
@@ -239,17 +162,15 @@ func (h *streamTranslator) end(out *bytes.Buffer) error {
 // finish writes the usage chunk when the client asked for it and usage is known, then [DONE].
 func (h *streamTranslator) finish(out *bytes.Buffer) error {
 	if h.includeUsage && h.usage != nil {
-		if err := writeData(out, chatChunk{ID: h.id, Object: "chat.completion.chunk", Created: h.created,
-			Model: h.model, Choices: []chatChunkChoice{}, Usage: chatUsageFrom(*h.usage)}); err != nil {
+		if err := h.em.Usage(out, chatUsageFrom(*h.usage)); err != nil {
 			return err
 		}
 	}
-	out.WriteString("data: [DONE]\n\n")
+	h.em.Done(out)
 	return nil
 }
 
-// fail writes an exception as an OpenAI error event. The stream already answered 200, so the
-// failure travels in-band, where OpenAI clients raise it; no [DONE] follows.
+// fail writes an exception as an OpenAI error event (see chatwire.Emitter.Fail).
 func (h *streamTranslator) fail(out *bytes.Buffer, name, message string) error {
 	if message == "" {
 		message = "bedrock stream failed"
@@ -258,41 +179,7 @@ func (h *streamTranslator) fail(out *bytes.Buffer, name, message string) error {
 		}
 	}
 	errType, code := openAIErrorType(errorName(name), 0)
-	ce := chatError{Message: message, Type: errType}
-	if code != "" {
-		ce.Code = &code
-	}
-	return writeData(out, chatErrorBody{Error: &ce})
-}
-
-// start writes the first chunk (the assistant role) once.
-func (h *streamTranslator) start(out *bytes.Buffer) error {
-	if h.started {
-		return nil
-	}
-	h.started = true
-	empty := ""
-	return h.write(out, chatDelta{Role: "assistant", Content: &empty}, nil)
-}
-
-func (h *streamTranslator) write(out *bytes.Buffer, d chatDelta, finish *string) error {
-	if err := h.start(out); err != nil {
-		return err
-	}
-	return writeData(out, chatChunk{ID: h.id, Object: "chat.completion.chunk", Created: h.created, Model: h.model,
-		Choices: []chatChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}})
-}
-
-// writeData writes v as one "data:" event.
-func writeData(out *bytes.Buffer, v any) error {
-	data, err := marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode stream chunk: %w", err)
-	}
-	out.WriteString("data: ")
-	out.Write(data)
-	out.WriteString("\n\n")
-	return nil
+	return h.em.Fail(out, message, errType, code)
 }
 
 // headerString reads a string header of an event-stream message ("" when absent).

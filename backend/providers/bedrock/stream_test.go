@@ -13,9 +13,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/google/go-cmp/cmp"
+
+	"opentracy/backend/providers/chatwire"
 )
 
-func newTestStream(upstream io.Reader, includeUsage bool) *chatStream {
+func newTestStream(upstream io.Reader, includeUsage bool) *chatwire.Stream {
 	return newChatStream(io.NopCloser(upstream), testID, testModel, testNow().Unix(), includeUsage)
 }
 
@@ -97,14 +99,14 @@ func TestChatStreamChunks(t *testing.T) {
 	var (
 		calls  []call
 		finish []string
-		usage  []chatUsage
+		usage  []chatwire.Usage
 	)
 	data := sseData(t, got)
 	if data[len(data)-1] != "[DONE]" {
 		t.Fatalf("last event = %q, want [DONE]", data[len(data)-1])
 	}
 	for _, d := range data[:len(data)-1] {
-		var c chatChunk
+		var c chatwire.Chunk
 		if err := json.Unmarshal([]byte(d), &c); err != nil {
 			t.Fatal(err)
 		}
@@ -138,8 +140,8 @@ func TestChatStreamChunks(t *testing.T) {
 	if diff := cmp.Diff([]string{"tool_calls"}, finish); diff != "" {
 		t.Errorf("finish reasons (-want +got):\n%s", diff)
 	}
-	wantUsage := []chatUsage{{PromptTokens: 2420, CompletionTokens: 71, TotalTokens: 2491,
-		PromptTokensDetails: &chatPromptDetails{CachedTokens: 1800, CacheCreationTokens: 200}}}
+	wantUsage := []chatwire.Usage{{PromptTokens: 2420, CompletionTokens: 71, TotalTokens: 2491,
+		PromptTokensDetails: &chatwire.PromptDetails{CachedTokens: 1800, CacheCreationTokens: 200}}}
 	if diff := cmp.Diff(wantUsage, usage); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
@@ -302,8 +304,8 @@ func TestChatStreamLazyAndClose(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, errStreamClosed) {
-			t.Errorf("blocked Read returned %v, want errStreamClosed", err)
+		if !errors.Is(err, chatwire.ErrStreamClosed) {
+			t.Errorf("blocked Read returned %v, want chatwire.ErrStreamClosed", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not abort the blocked Read")
@@ -311,8 +313,8 @@ func TestChatStreamLazyAndClose(t *testing.T) {
 	if _, err := pw.Write([]byte{0}); !errors.Is(err, io.ErrClosedPipe) {
 		t.Errorf("upstream still open after Close: write err = %v", err)
 	}
-	if _, err := stream.Read(got); !errors.Is(err, errStreamClosed) {
-		t.Errorf("Read after Close = %v, want errStreamClosed", err)
+	if _, err := stream.Read(got); !errors.Is(err, chatwire.ErrStreamClosed) {
+		t.Errorf("Read after Close = %v, want chatwire.ErrStreamClosed", err)
 	}
 	if err := stream.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
