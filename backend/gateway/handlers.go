@@ -81,7 +81,12 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		ID: newTraceID(), StartedAt: g.now().UTC(), Endpoint: ep.name,
 		UserAgent: r.UserAgent(), Attempts: []traces.Attempt{},
 	}
-	defer g.finishTrace(tr)
+	defer func() {
+		// The client gets its whole answer before the trace is recorded: recording (a journal
+		// append) stays off the response's critical path.
+		_ = http.NewResponseController(w).Flush()
+		g.finishTrace(tr)
+	}()
 	w.Header().Set(HeaderTraceID, tr.ID)
 	fail := func(status int, errType, code, msg string) {
 		w.Header().Set("Content-Type", "application/json")

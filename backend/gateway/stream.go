@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +130,7 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 	if !c.stream {
 		obs.whole(res.body)
 		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(res.body)))
 		w.WriteHeader(res.resp.Status)
 		_, _ = w.Write(res.body)
 		tr.Status = res.resp.Status
