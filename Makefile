@@ -13,6 +13,8 @@ VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/nu
 	|| echo "0.1.0-dev+$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
 LDFLAGS  := -X opentracy/backend/buildinfo.version=$(VERSION)
 ARGS     ?=
+# SQLite's full-text search (FTS5) for the trace store; every Go build and test uses the same tags.
+GO_TAGS  := sqlite_fts5
 BENCH_ARGS ?=
 
 BIN          := build/bin/opentracy
@@ -86,13 +88,13 @@ frontend/dist/index.html: $(UI_SOURCES) | deps-npm
 build: deps $(BIN) ## build the desktop app (build/bin/opentracy)
 
 $(BIN): $(GO_SOURCES) frontend/dist/index.html build/appicon.png wails.json | $(WAILS)
-	$(WAILS) build -s -m -skipbindings -ldflags "$(LDFLAGS)" -o opentracy >$(WAILS_LOG) 2>&1 \
+	$(WAILS) build -s -m -skipbindings -tags "$(GO_TAGS)" -ldflags "$(LDFLAGS)" -o opentracy >$(WAILS_LOG) 2>&1 \
 		|| { cat $(WAILS_LOG); exit 1; }
 	@echo "built $@ ($(VERSION))"
 
 # Same binary plus the self-test hook the desktop smoke test drives (never in release builds).
 $(SELFTEST_BIN): $(GO_SOURCES) frontend/dist/index.html build/appicon.png wails.json | $(WAILS)
-	$(WAILS) build -s -m -skipbindings -tags selftest -ldflags "$(LDFLAGS)" -o opentracy-selftest >$(WAILS_LOG) 2>&1 \
+	$(WAILS) build -s -m -skipbindings -tags "$(GO_TAGS) selftest" -ldflags "$(LDFLAGS)" -o opentracy-selftest >$(WAILS_LOG) 2>&1 \
 		|| { cat $(WAILS_LOG); exit 1; }
 
 # The same program without Wails: a headless server that needs no GTK/WebKit (about 12 MB idle
@@ -100,7 +102,7 @@ $(SELFTEST_BIN): $(GO_SOURCES) frontend/dist/index.html build/appicon.png wails.
 server: deps $(SERVER_BIN) ## build the headless-only server binary (build/bin/opentracy-server)
 
 $(SERVER_BIN): $(GO_SOURCES) frontend/dist/index.html
-	$(GO) build -ldflags "$(LDFLAGS)" -o $@ .
+	$(GO) build -tags $(GO_TAGS) -ldflags "$(LDFLAGS)" -o $@ .
 
 run: build ## build and start the app (window; headless server without a display). ARGS="--addr ..." passes flags
 	$(BIN) $(ARGS)
@@ -125,11 +127,11 @@ test: deps generate-check vet go-test ui-test e2e ## everything: vet, Go tests (
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		[ -z "$$unformatted" ] || { echo "gofmt needed: $$unformatted"; exit 1; }
-	$(GO) vet ./...
+	$(GO) vet -tags $(GO_TAGS) ./...
 	$(GO) vet -tags desktop,production,selftest ./app
 
 go-test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -tags $(GO_TAGS) -race -count=1 ./...
 
 ui-test: deps-npm
 	cd frontend && $(NPM) run --silent typecheck && $(NPM) test
@@ -143,7 +145,7 @@ e2e-desktop: deps $(SELFTEST_BIN)
 	scripts/desktop-smoke.sh $(SELFTEST_BIN)
 
 bench: deps $(SERVER_BIN) ## Go benchmarks, then the gateway harness (direct vs through the gateway); BENCH_ARGS passes flags
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) test -tags $(GO_TAGS) -run='^$$' -bench=. -benchmem ./...
 	$(SERVER_BIN) bench $(BENCH_ARGS)
 
 ## ---- packaging -----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ type Options struct {
 	StatsInterval time.Duration
 	// Env looks up environment variables (provider keys and base URLs); default none.
 	Env config.Environment
-	// Sink receives every gateway trace (default: an in-memory sink of recent traces).
+	// Sink receives every gateway trace (default: the journaled SQLite store in the data dir).
 	Sink traces.Sink
 }
 
@@ -50,6 +50,7 @@ type Server struct {
 	gatewayKey     config.Secret
 	gatewayKeyFrom api.KeySource
 
+	traces    *traceSink // nil when Options.Sink was given
 	gateway   *gateway.Gateway
 	aliases   *aliases.Registry
 	providers *providerSet
@@ -75,8 +76,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Env == nil {
 		opts.Env = func(string) (string, bool) { return "", false }
 	}
+	var sink *traceSink
 	if opts.Sink == nil {
-		opts.Sink = traces.NewMemorySink(0)
+		var err error
+		if sink, err = openTraceSink(context.Background(), opts); err != nil {
+			return nil, err
+		}
+		opts.Sink = sink.writer
 	}
 	s := &Server{
 		opts:           opts,
@@ -84,6 +90,7 @@ func New(opts Options) (*Server, error) {
 		hub:            events.NewHub(events.Options{}),
 		startedAt:      time.Now(),
 		gatewayKey:     opts.Secrets.GatewayKey,
+		traces:         sink,
 		gatewayKeyFrom: api.KeyGenerated,
 	}
 	if opts.Config.GatewayKey != "" {
@@ -92,6 +99,9 @@ func New(opts Options) (*Server, error) {
 	}
 	var err error
 	if s.gateway, s.aliases, s.providers, err = buildGateway(opts, opts.Sink); err != nil {
+		if sink != nil {
+			_ = sink.close(context.Background())
+		}
 		return nil, err
 	}
 	for _, p := range s.providers.list() {
@@ -121,6 +131,13 @@ func (s *Server) Start(ctx context.Context) error {
 	s.allowed.Store(&allowed)
 
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	if s.traces != nil {
+		if err := s.traces.start(bgCtx); err != nil {
+			stop()
+			ln.Close()
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -198,11 +215,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	// Event streams never go idle on their own: end them first so Shutdown does not wait on them.
 	s.hub.Close()
-	if srv == nil {
-		return nil
+	var err error
+	if srv != nil {
+		err = srv.Shutdown(ctx)
 	}
-	err := srv.Shutdown(ctx)
-	stop()
+	if s.traces != nil {
+		// After the last request: drain recorded traces into the store.
+		if terr := s.traces.close(ctx); terr != nil && err == nil {
+			err = terr
+		}
+	}
+	if stop != nil {
+		stop()
+	}
 	s.bg.Wait()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"opentracy/backend/traces"
+	"opentracy/backend/traces/sqlite"
+)
+
+// Where traces live in the data dir.
+const (
+	TracesFile = "traces.db"
+	JournalDir = "journal"
+)
+
+// traceSink is the durable default: a write-ahead journal in front of the SQLite store, so a
+// request never waits on the database and no acknowledged trace is lost in a crash.
+type traceSink struct {
+	store  *sqlite.Store
+	writer *traces.Writer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func openTraceSink(ctx context.Context, opts Options) (*traceSink, error) {
+	store, err := sqlite.Open(ctx, filepath.Join(opts.Config.DataDir, TracesFile))
+	if err != nil {
+		return nil, err
+	}
+	writer, err := traces.NewWriter(store, traces.WriterOptions{
+		JournalDir: filepath.Join(opts.Config.DataDir, JournalDir),
+		Logger:     opts.Logger.With(LogKeySubsystem, "traces"),
+	})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("trace writer: %w", err)
+	}
+	return &traceSink{store: store, writer: writer}, nil
+}
+
+// start replays what a previous run left in the journal and begins writing.
+func (t *traceSink) start(ctx context.Context) error {
+	if err := t.writer.Start(ctx); err != nil {
+		return fmt.Errorf("start trace writer: %w", err)
+	}
+	return nil
+}
+
+// close drains the queue into the store (bounded by ctx; what is left stays in the journal for
+// the next start) and closes the database.
+func (t *traceSink) close(ctx context.Context) error {
+	t.closeOnce.Do(func() {
+		t.closeErr = t.writer.Close(ctx)
+		if err := t.store.Close(); err != nil && t.closeErr == nil {
+			t.closeErr = fmt.Errorf("close trace db: %w", err)
+		}
+	})
+	return t.closeErr
+}
