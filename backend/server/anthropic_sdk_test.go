@@ -117,10 +117,7 @@ func TestAnthropicSDKNativeToAnthropic(t *testing.T) {
 	sink := traces.NewMemorySink(10)
 	ts := startServer(t, func(o *Options) {
 		o.Sink = sink
-		o.Env = func(k string) (string, bool) {
-			v, ok := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-upstream", "ANTHROPIC_BASE_URL": fake.URL}[k]
-			return v, ok
-		}
+		o.Env = envOf(map[string]string{"ANTHROPIC_API_KEY": "sk-ant-upstream", "ANTHROPIC_BASE_URL": fake.URL})
 	})
 	client := anthropicClient(ts)
 	msg, err := client.Messages.New(t.Context(), hello("claude-sonnet-4-5"))

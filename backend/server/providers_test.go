@@ -32,10 +32,7 @@ func TestProvidersManagedInTheUI(t *testing.T) {
 	dataDir := t.TempDir()
 	ts := startServer(t, func(o *Options) {
 		o.Config.DataDir = dataDir
-		o.Env = func(k string) (string, bool) {
-			v, ok := map[string]string{"OPENAI_API_KEY": "sk-env"}[k]
-			return v, ok
-		}
+		o.Env = envOf(map[string]string{"OPENAI_API_KEY": "sk-env"})
 	})
 
 	resp, body := ts.send(t, "POST", "/api/providers", `{"name":"lab","type":"openai-compatible","baseURL":"`+fake.BaseURL()+`","apiKey":"sk-lab-secret","models":["qwen3-8b"]}`)

@@ -13,6 +13,7 @@ import (
 	"github.com/sashabaranov/go-openai/jsonschema"
 	"github.com/tidwall/gjson"
 
+	"opentracy/backend/config"
 	"opentracy/backend/providers/openai/openaitest"
 	"opentracy/backend/traces"
 )
@@ -26,10 +27,7 @@ func startWithFakeOpenAI(t *testing.T) (*testServer, *openaitest.Server, *traces
 	sink := traces.NewMemorySink(100)
 	ts := startServer(t, func(o *Options) {
 		o.Sink = sink
-		o.Env = func(k string) (string, bool) {
-			v, ok := map[string]string{"OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": fake.BaseURL()}[k]
-			return v, ok
-		}
+		o.Env = envOf(map[string]string{"OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": fake.BaseURL()})
 	})
 	return ts, fake, sink
 }
@@ -47,6 +45,11 @@ func waitTraces(t *testing.T, sink *traces.MemorySink, n int) []*traces.Trace {
 		}
 	}
 	return sink.Recent(n)
+}
+
+// envOf is an environment holding only m.
+func envOf(m map[string]string) config.Environment {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 func sdkClient(ts *testServer, key string) *goopenai.Client {

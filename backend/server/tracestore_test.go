@@ -20,10 +20,7 @@ func TestEveryRequestIsStoredDurably(t *testing.T) {
 	dataDir := t.TempDir()
 	ts := startServer(t, func(o *Options) {
 		o.Config.DataDir = dataDir
-		o.Env = func(k string) (string, bool) {
-			v, ok := map[string]string{"OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": fake.BaseURL()}[k]
-			return v, ok
-		}
+		o.Env = envOf(map[string]string{"OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": fake.BaseURL()})
 	})
 	const n = 40
 	ids := map[string]bool{}
