@@ -102,7 +102,7 @@ func Enums() map[any][]string {
 // Types lists every type the UI uses; the generator emits one TypeScript type for each.
 func Types() []any {
 	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType(""),
-		Provider{}, ProviderCheck{}, ProviderInput{}, ProviderType{}, Alias{}, AliasChange{}, RollbackRequest{}}
+		Provider{}, ProviderCheck{}, ProviderInput{}, ProviderType{}, Alias{}, AliasChange{}, RollbackRequest{}, Stats{}}
 }
 
 // Provider is one configured upstream, as the Providers screen shows it. Keys are never sent:
@@ -189,4 +189,29 @@ type ProviderType struct {
 	DefaultBaseURL string `json:"defaultBaseURL,omitempty"`
 	KeyEnv         string `json:"keyEnv,omitempty"`
 	KeyRequired    bool   `json:"keyRequired"`
+}
+
+// Stats reports the health of trace capture: nothing is lost silently, so drops show here.
+type Stats struct {
+	Traces TraceStats `json:"traces"`
+}
+
+// TraceStats are the trace writer's counters since start.
+type TraceStats struct {
+	// Durable is false when traces are only kept in memory (no store configured).
+	Durable bool `json:"durable"`
+	// Recorded counts traces handed over; Written those the store committed; Replayed those
+	// recovered from a previous run's journal.
+	Recorded uint64 `json:"recorded"`
+	Written  uint64 `json:"written"`
+	Replayed uint64 `json:"replayed"`
+	// Queued waits in memory, Spilled in the journal only.
+	Queued       int    `json:"queued"`
+	Spilled      uint64 `json:"spilled"`
+	JournalBytes int64  `json:"journalBytes"`
+	Retries      uint64 `json:"retries"`
+	// Dropped counts traces lost; it should stay 0.
+	Dropped   uint64 `json:"dropped"`
+	StoreDown bool   `json:"storeDown"`
+	LastError string `json:"lastError,omitempty"`
 }

@@ -11,6 +11,7 @@ func (s *Server) apiRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/info", s.getInfo)
 	mux.HandleFunc("GET /api/events", s.streamEvents)
+	mux.HandleFunc("GET /api/stats", s.getStats)
 	s.gatewayAPIRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		openAIErrors.write(w, http.StatusNotFound, "invalid_request_error", "unknown_endpoint",
@@ -34,4 +35,17 @@ func (s *Server) getInfo(w http.ResponseWriter, _ *http.Request) {
 		ConfigFile: s.opts.Config.File,
 		StartedAt:  s.startedAt.UTC(),
 	})
+}
+
+func (s *Server) getStats(w http.ResponseWriter, _ *http.Request) {
+	var out api.Stats
+	if s.traces != nil {
+		st := s.traces.writer.Stats()
+		out.Traces = api.TraceStats{
+			Durable: true, Recorded: st.Recorded, Written: st.Written, Replayed: st.Replayed,
+			Queued: st.Queued, Spilled: st.Spilled, JournalBytes: st.JournalBytes, Retries: st.Retries,
+			Dropped: st.Dropped, StoreDown: st.StoreDown, LastError: st.LastError,
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
+	"github.com/tidwall/gjson"
 
 	"opentracy/backend/providers/openai/openaitest"
 	"opentracy/backend/traces"
@@ -47,6 +49,21 @@ func TestEveryRequestIsStoredDurably(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids[resp.Header().Get("X-OpenTracy-Trace-Id")] = true
+	}
+	// /api/stats accounts for every trace handed to the writer, and none was dropped.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		body := readBody(t, ts.do(t, "GET", "/api/stats", TokenHeader, testToken))
+		if gjson.Get(body, "traces.recorded").Int() == n && gjson.Get(body, "traces.written").Int() == n {
+			if !gjson.Get(body, "traces.durable").Bool() || gjson.Get(body, "traces.dropped").Int() != 0 {
+				t.Errorf("stats %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats never reached %d written: %s", n, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := ts.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ export interface ApiTypes {
   Alias?: Alias;
   AliasChange?: AliasChange;
   RollbackRequest?: RollbackRequest;
+  Stats?: Stats;
 }
 /**
  * This interface was referenced by `ApiTypes`'s JSON-Schema
@@ -173,4 +174,28 @@ export interface AliasChange {
  */
 export interface RollbackRequest {
   version: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "Stats".
+ */
+export interface Stats {
+  traces: TraceStats;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceStats".
+ */
+export interface TraceStats {
+  durable: boolean;
+  recorded: number;
+  written: number;
+  replayed: number;
+  queued: number;
+  spilled: number;
+  journalBytes: number;
+  retries: number;
+  dropped: number;
+  storeDown: boolean;
+  lastError?: string;
 }
