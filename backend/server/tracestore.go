@@ -27,13 +27,14 @@ type traceSink struct {
 }
 
 func openTraceSink(ctx context.Context, opts Options) (*traceSink, error) {
-	store, err := sqlite.Open(ctx, filepath.Join(opts.Config.DataDir, TracesFile))
+	log := opts.Logger.With(LogKeySubsystem, "traces")
+	store, err := sqlite.Open(ctx, filepath.Join(opts.Config.DataDir, TracesFile), log)
 	if err != nil {
 		return nil, err
 	}
 	writer, err := traces.NewWriter(store, traces.WriterOptions{
 		JournalDir: filepath.Join(opts.Config.DataDir, JournalDir),
-		Logger:     opts.Logger.With(LogKeySubsystem, "traces"),
+		Logger:     log,
 	})
 	if err != nil {
 		store.Close()

@@ -69,7 +69,7 @@ func TestEveryRequestIsStoredDurably(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, err := sqlite.Open(context.Background(), filepath.Join(dataDir, TracesFile))
+	store, err := sqlite.Open(context.Background(), filepath.Join(dataDir, TracesFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func benchTrace(i int) *traces.Trace {
 }
 
 func BenchmarkWrite(b *testing.B) {
-	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "traces.db"))
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "traces.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func BenchmarkWrite(b *testing.B) {
 
 func BenchmarkList(b *testing.B) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "traces.db"))
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "traces.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

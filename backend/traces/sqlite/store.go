@@ -34,15 +34,17 @@ type Store struct {
 	fts bool
 }
 
-// options are knobs for tests.
+// options are what Open fixes and tests vary.
 type options struct {
 	disableFTS bool
+	log        *slog.Logger
 }
 
 // Open opens (creating if needed) the trace database at path and migrates it to the current
 // schema. path must be a file: ":memory:" would give each pooled connection its own database.
-func Open(ctx context.Context, path string) (*Store, error) {
-	return open(ctx, path, options{})
+// log may be nil.
+func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+	return open(ctx, path, options{log: log})
 }
 
 func open(ctx context.Context, path string, opt options) (*Store, error) {
@@ -82,8 +84,8 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 		return nil, fmt.Errorf("open trace db: %w", err)
 	}
 	s.fts = fts
-	if !fts && !opt.disableFTS {
-		slog.Warn("trace store: SQLite has no FTS5, full-text search falls back to LIKE scans")
+	if !fts && !opt.disableFTS && opt.log != nil {
+		opt.log.Warn("SQLite has no FTS5: full-text search falls back to LIKE scans (build with -tags sqlite_fts5)")
 	}
 	// The readers open after the writer so that the WAL and shared-memory files exist.
 	r, err := sql.Open("sqlite3", uri+"?mode=ro&_busy_timeout=10000")

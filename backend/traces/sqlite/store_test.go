@@ -177,7 +177,7 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "traces.db")
 	ctx := context.Background()
 	for i := range 3 {
-		s, err := Open(ctx, path)
+		s, err := Open(ctx, path, nil)
 		if err != nil {
 			t.Fatalf("open #%d: %v", i, err)
 		}
@@ -199,7 +199,7 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 		s.Close()
 	}
 	// A file from a newer build is refused rather than misread.
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,14 +207,14 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err := Open(ctx, path); err == nil {
+	if s, err := Open(ctx, path, nil); err == nil {
 		s.Close()
 		t.Error("Open of a newer schema succeeded")
 	}
 }
 
 func TestOpenRejectsMemory(t *testing.T) {
-	if _, err := Open(context.Background(), ":memory:"); err == nil {
+	if _, err := Open(context.Background(), ":memory:", nil); err == nil {
 		t.Error("Open(:memory:) succeeded")
 	}
 }
