@@ -78,7 +78,10 @@ type Provider struct {
 	now      func() time.Time
 }
 
-var _ providers.Provider = (*Provider)(nil)
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Checker  = (*Provider)(nil)
+)
 
 // New builds the adapter. The key comes from cfg.APIKey, else the variable cfg.APIKeyEnv
 // (default ANTHROPIC_API_KEY); the base URL from cfg.BaseURL, else ANTHROPIC_BASE_URL, else
@@ -182,6 +185,36 @@ func (p *Provider) Messages(ctx context.Context, req *providers.Request) (*provi
 		return nil, err
 	}
 	return &providers.Response{Status: resp.StatusCode, Header: keptHeaders(resp.Header), Body: resp.Body}, nil
+}
+
+// BaseURL is the API root requests go to (without /v1).
+func (p *Provider) BaseURL() string { return strings.TrimSuffix(p.endpoint, "/v1/messages") }
+
+// Check lists the models (GET /v1/models): it proves the base URL and key work and costs nothing.
+func (p *Provider) Check(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.BaseURL()+"/v1/models", nil)
+	if err != nil {
+		return &providers.Error{Provider: p.name, Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("X-Api-Key", p.key)
+	req.Header.Set("Anthropic-Version", Version)
+	for k, v := range p.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return &providers.Error{Provider: p.name, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, err := p.readError(resp)
+		if err != nil {
+			return err
+		}
+		return &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: openAIErrorBody(resp.StatusCode, data)}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
 }
 
 // post sends body to the Messages endpoint. A transport failure is returned as a
