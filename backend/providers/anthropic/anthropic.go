@@ -64,7 +64,6 @@ const (
 
 	defaultKeyEnv  = "ANTHROPIC_API_KEY"
 	baseURLEnv     = "ANTHROPIC_BASE_URL"
-	maxErrorBody   = 1 << 20
 	maxMessageBody = 64 << 20
 )
 
@@ -144,7 +143,7 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 	if err != nil {
 		return nil, err
 	}
-	header := keptHeaders(resp.Header)
+	header := providers.KeepHeaders(resp.Header, keptHeader)
 	if opts.stream {
 		return &providers.Response{Status: resp.StatusCode, Header: header,
 			Body: newChatStream(resp.Body, opts.includeUsage, p.now())}, nil
@@ -184,7 +183,7 @@ func (p *Provider) Messages(ctx context.Context, req *providers.Request) (*provi
 	if err != nil {
 		return nil, err
 	}
-	return &providers.Response{Status: resp.StatusCode, Header: keptHeaders(resp.Header), Body: resp.Body}, nil
+	return &providers.Response{Status: resp.StatusCode, Header: providers.KeepHeaders(resp.Header, keptHeader), Body: resp.Body}, nil
 }
 
 // BaseURL is the API root requests go to (without /v1).
@@ -207,7 +206,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, err := p.readError(resp)
+		data, err := providers.ReadErrorBody(p.name, resp)
 		if err != nil {
 			return err
 		}
@@ -227,7 +226,7 @@ func (p *Provider) send(ctx context.Context, body []byte, stream bool, clientHea
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, err := p.readError(resp)
+		data, err := providers.ReadErrorBody(p.name, resp)
 		if err != nil {
 			return nil, err
 		}
@@ -264,27 +263,9 @@ func (p *Provider) post(ctx context.Context, body []byte, stream bool, clientHea
 	return resp, nil
 }
 
-// readError reads (a bounded part of) an error answer and closes it.
-func (p *Provider) readError(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if err != nil && len(data) == 0 {
-		return nil, &providers.Error{Provider: p.name, Err: fmt.Errorf("read error body (status %d): %w", resp.StatusCode, err)}
-	}
-	return data, nil
-}
-
-// keptHeaders are upstream response headers worth passing to the client: the request id and
-// Anthropic's rate-limit headers.
-func keptHeaders(h http.Header) http.Header {
-	out := http.Header{}
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if lk == "request-id" || lk == "x-request-id" || lk == "retry-after" || strings.HasPrefix(lk, "anthropic-ratelimit-") {
-			out[k] = vs
-		}
-	}
-	return out
+// keptHeader: the request id, Retry-After and Anthropic's rate-limit headers reach the client.
+func keptHeader(name string) bool {
+	return name == "request-id" || name == "x-request-id" || name == "retry-after" || strings.HasPrefix(name, "anthropic-ratelimit-")
 }
 
 // anthropicErrorBody keeps an upstream error in Anthropic's shape, wrapping anything else (a

@@ -76,7 +76,6 @@ const (
 	regionEnv        = "AWS_REGION"
 	defaultRegionEnv = "AWS_DEFAULT_REGION"
 	signingService   = "bedrock"
-	maxErrorBody     = 1 << 20
 	maxMessageBody   = 64 << 20
 )
 
@@ -191,14 +190,14 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, err := p.readError(resp)
+		data, err := providers.ReadErrorBody(p.name, resp)
 		if err != nil {
 			return nil, err
 		}
 		return nil, &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: openAIErrorBody(resp.StatusCode, resp.Header, data),
 			RetryAfter: providers.ParseRetryAfter(resp.Header, p.now())}
 	}
-	header := keptHeaders(resp.Header)
+	header := providers.KeepHeaders(resp.Header, keptHeader)
 	id, created := p.newID(), p.now().Unix()
 	if stream {
 		return &providers.Response{Status: resp.StatusCode, Header: header,
@@ -267,28 +266,8 @@ func escapeModelID(id string) string {
 	return b.String()
 }
 
-// readError reads (a bounded part of) an error answer and closes it.
-func (p *Provider) readError(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if err != nil && len(data) == 0 {
-		return nil, &providers.Error{Provider: p.name, Err: fmt.Errorf("read error body (status %d): %w", resp.StatusCode, err)}
-	}
-	return data, nil
-}
-
-// keptHeaders are upstream response headers worth passing to the client: the request id and
-// Retry-After.
-func keptHeaders(h http.Header) http.Header {
-	out := http.Header{}
-	for k, vs := range h {
-		switch strings.ToLower(k) {
-		case "x-amzn-requestid", "retry-after":
-			out[k] = vs
-		}
-	}
-	return out
-}
+// keptHeader: the request id and Retry-After reach the client.
+func keptHeader(name string) bool { return name == "x-amzn-requestid" || name == "retry-after" }
 
 // newID mints a chat completion id: Converse answers carry none.
 func newID() string { return "chatcmpl-" + rand.Text() }

@@ -25,9 +25,6 @@ import (
 // Type is the provider type for OpenAI itself; see Presets for the others.
 const Type = "openai"
 
-// maxErrorBody bounds how much of an upstream error body is read.
-const maxErrorBody = 1 << 20
-
 // Provider is one OpenAI-format upstream.
 type Provider struct {
 	name        string
@@ -124,7 +121,7 @@ func (p *Provider) ListModels(ctx context.Context) ([]string, error) {
 		return nil, &providers.Error{Provider: p.name, Err: err}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, providers.MaxErrorBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &providers.Error{Provider: p.name, Status: resp.StatusCode, Body: errorBody(resp.StatusCode, data)}
 	}
@@ -194,10 +191,9 @@ func (p *Provider) Forward(ctx context.Context, path string, req *providers.Requ
 		return nil, &providers.Error{Provider: p.name, Err: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		data, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		if readErr != nil && len(data) == 0 {
-			return nil, &providers.Error{Provider: p.name, Err: fmt.Errorf("read error body (status %d): %w", resp.StatusCode, readErr)}
+		data, err := providers.ReadErrorBody(p.name, resp)
+		if err != nil {
+			return nil, err
 		}
 		return nil, &providers.Error{
 			Provider: p.name, Status: resp.StatusCode,
@@ -205,7 +201,7 @@ func (p *Provider) Forward(ctx context.Context, path string, req *providers.Requ
 			RetryAfter: providers.ParseRetryAfter(resp.Header, time.Now()),
 		}
 	}
-	return &providers.Response{Status: resp.StatusCode, Header: keptHeaders(resp.Header), Body: resp.Body}, nil
+	return &providers.Response{Status: resp.StatusCode, Header: providers.KeepHeaders(resp.Header, keptHeader), Body: resp.Body}, nil
 }
 
 func (p *Provider) endpoint(path, model string) string {
@@ -269,14 +265,7 @@ func errorBody(status int, data []byte) []byte {
 	return providers.ErrorBody(fmt.Sprintf("upstream returned %d: %s", status, msg), errType, "")
 }
 
-// keptHeaders are upstream response headers worth passing to the client.
-func keptHeaders(h http.Header) http.Header {
-	out := http.Header{}
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if lk == "x-request-id" || lk == "openai-processing-ms" || strings.HasPrefix(lk, "x-ratelimit-") {
-			out[k] = vs
-		}
-	}
-	return out
+// keptHeader: the request id, processing time and rate-limit headers reach the client.
+func keptHeader(name string) bool {
+	return name == "x-request-id" || name == "openai-processing-ms" || strings.HasPrefix(name, "x-ratelimit-")
 }
