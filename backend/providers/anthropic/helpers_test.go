@@ -1,25 +1,19 @@
 package anthropic
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/providertest"
 )
 
 // update rewrites the *.golden files from the current output; review the diff before committing.
@@ -28,47 +22,6 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // testNow is the clock every test provider and stream uses.
 var testNow = time.Unix(1700000000, 0)
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// checkGolden compares got with testdata/name line by line.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
-}
-
-// jsonDiff compares two JSON documents by value.
-func jsonDiff(t *testing.T, want, got []byte) string {
-	t.Helper()
-	var w, g any
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatalf("want is not JSON: %v\n%s", err, want)
-	}
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("got is not JSON: %v\n%s", err, got)
-	}
-	return cmp.Diff(w, g)
-}
-
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	data, err := providers.Marshal(v)
@@ -76,13 +29,6 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-func envMap(m map[string]string) config.Environment {
-	return func(k string) (string, bool) {
-		v, ok := m[k]
-		return v, ok
-	}
 }
 
 // body is an upstream response body that records Close and fails reads after it, like a real
@@ -173,18 +119,13 @@ func newTestProvider(t *testing.T, base string, headers map[string]string) *Prov
 	return p
 }
 
-// readAllSmall reads r with a one-byte buffer, the worst case for a reader keeping state.
-func readAllSmall(r io.Reader) ([]byte, error) {
-	var out bytes.Buffer
-	p := make([]byte, 1)
-	for {
-		n, err := r.Read(p)
-		out.Write(p[:n])
-		if errors.Is(err, io.EOF) {
-			return out.Bytes(), nil
-		}
-		if err != nil {
-			return out.Bytes(), err
-		}
-	}
+// Shared with the other translating adapters' tests.
+func fixture(t *testing.T, name string) []byte       { return providertest.Fixture(t, name) }
+func jsonDiff(t *testing.T, want, got []byte) string { return providertest.JSONDiff(t, want, got) }
+func envMap(m map[string]string) config.Environment  { return providertest.Env(m) }
+func readAllSmall(r io.Reader) ([]byte, error)       { return providertest.ReadAllSmall(r) }
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	providertest.CheckGolden(t, name, got, *update)
 }

@@ -6,14 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/google/go-cmp/cmp"
 
 	"opentracy/backend/config"
+	"opentracy/backend/providers/providertest"
 )
 
 // update rewrites the *.golden files from the current output; review the diff before committing.
@@ -51,13 +48,6 @@ func testEnv(extra map[string]string) map[string]string {
 	return env
 }
 
-func envMap(m map[string]string) config.Environment {
-	return func(k string) (string, bool) {
-		v, ok := m[k]
-		return v, ok
-	}
-}
-
 // newTestProvider points a provider at base with the test credentials (plus env), clock and id.
 func newTestProvider(t *testing.T, cfg config.Provider, env map[string]string) *Provider {
 	t.Helper()
@@ -71,47 +61,6 @@ func newTestProvider(t *testing.T, cfg config.Provider, env map[string]string) *
 	p.now = testNow
 	p.newID = func() string { return testID }
 	return p
-}
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// checkGolden compares got with testdata/name line by line.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
-}
-
-// jsonDiff compares two JSON documents by value.
-func jsonDiff(t *testing.T, want, got []byte) string {
-	t.Helper()
-	var w, g any
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatalf("want is not JSON: %v\n%s", err, want)
-	}
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("got is not JSON: %v\n%s", err, got)
-	}
-	return cmp.Diff(w, g)
 }
 
 // frameSpec is one event-stream message of a testdata/*.events.json script: an event, or an
@@ -269,18 +218,13 @@ func verifySigV4(got recorded, creds aws.Credentials) ([]string, error) {
 	return signed, nil
 }
 
-// readAllSmall reads r with a one-byte buffer, the worst case for a reader keeping state.
-func readAllSmall(r io.Reader) ([]byte, error) {
-	var out bytes.Buffer
-	p := make([]byte, 1)
-	for {
-		n, err := r.Read(p)
-		out.Write(p[:n])
-		if errors.Is(err, io.EOF) {
-			return out.Bytes(), nil
-		}
-		if err != nil {
-			return out.Bytes(), err
-		}
-	}
+// Shared with the other translating adapters' tests.
+func fixture(t *testing.T, name string) []byte       { return providertest.Fixture(t, name) }
+func jsonDiff(t *testing.T, want, got []byte) string { return providertest.JSONDiff(t, want, got) }
+func envMap(m map[string]string) config.Environment  { return providertest.Env(m) }
+func readAllSmall(r io.Reader) ([]byte, error)       { return providertest.ReadAllSmall(r) }
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	providertest.CheckGolden(t, name, got, *update)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,52 +12,12 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"opentracy/backend/config"
-	"opentracy/backend/providers"
+
+	"opentracy/backend/providers/providertest"
 )
 
 // These tests decode the adapter's output with a real OpenAI client, proving it is valid OpenAI
 // wire format and not merely what this package's own types expect.
-
-// openAIClient serves p.Chat as an OpenAI endpoint, the way the gateway does, and returns a
-// client for it.
-func openAIClient(t *testing.T, p *Provider) *openai.Client {
-	t.Helper()
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var peek struct {
-			Stream bool `json:"stream"`
-		}
-		_ = json.Unmarshal(body, &peek)
-		resp, err := p.Chat(r.Context(), &providers.Request{Body: body, Model: testModel, Stream: peek.Stream, Header: r.Header})
-		var pe *providers.Error
-		if errors.As(err, &pe) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(pe.Status)
-			_, _ = w.Write(pe.Body)
-			return
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		defer resp.Body.Close()
-		if peek.Stream {
-			w.Header().Set("Content-Type", "text/event-stream")
-		} else {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(resp.Status)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(gw.Close)
-	cfg := openai.DefaultConfig("gateway-key")
-	cfg.BaseURL = gw.URL + "/v1"
-	return openai.NewClientWithConfig(cfg)
-}
 
 func clientFor(t *testing.T, status int, contentType string, reply []byte) (*openai.Client, *upstream) {
 	t.Helper()
@@ -142,55 +100,6 @@ func TestOpenAIClientNonStreaming(t *testing.T) {
 				t.Errorf("decoded response (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// streamResult is what an OpenAI client assembles from a stream.
-type streamResult struct {
-	ID, Model, Content, Reasoning string
-	ToolCalls                     []openai.ToolCall
-	FinishReason                  openai.FinishReason
-	Usage                         *openai.Usage
-	Chunks                        int
-}
-
-func readClientStream(t *testing.T, stream *openai.ChatCompletionStream) (streamResult, error) {
-	t.Helper()
-	defer stream.Close()
-	var r streamResult
-	for {
-		chunk, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return r, nil
-		}
-		if err != nil {
-			return r, err
-		}
-		r.Chunks++
-		r.ID, r.Model = chunk.ID, chunk.Model
-		if chunk.Usage != nil {
-			r.Usage = chunk.Usage
-		}
-		for _, c := range chunk.Choices {
-			r.Content += c.Delta.Content
-			r.Reasoning += c.Delta.ReasoningContent
-			if c.FinishReason != "" {
-				r.FinishReason = c.FinishReason
-			}
-			for _, tc := range c.Delta.ToolCalls {
-				if tc.Index == nil {
-					t.Fatalf("tool call delta without index: %+v", tc)
-				}
-				for len(r.ToolCalls) <= *tc.Index {
-					r.ToolCalls = append(r.ToolCalls, openai.ToolCall{})
-				}
-				call := &r.ToolCalls[*tc.Index]
-				call.ID += tc.ID
-				call.Type = openai.ToolType(string(call.Type) + string(tc.Type))
-				call.Function.Name += tc.Function.Name
-				call.Function.Arguments += tc.Function.Arguments
-			}
-		}
 	}
 }
 
@@ -343,4 +252,14 @@ func TestOpenAIClientRequestTranslated(t *testing.T) {
 	if got.header.Get("Authorization") == "Bearer gateway-key" {
 		t.Error("the client's gateway key reached Bedrock")
 	}
+}
+
+func openAIClient(t *testing.T, p *Provider) *openai.Client {
+	return providertest.OpenAIClient(t, p, testModel)
+}
+
+type streamResult = providertest.StreamResult
+
+func readClientStream(t *testing.T, stream *openai.ChatCompletionStream) (streamResult, error) {
+	return providertest.ReadClientStream(t, stream)
 }

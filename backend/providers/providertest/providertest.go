@@ -1,0 +1,181 @@
+// Package providertest holds what the translating adapters' tests share: fixtures and golden
+// files, JSON comparison, a byte-at-a-time reader, and a real OpenAI client (go-openai) pointed
+// at an adapter, to prove its output is valid OpenAI wire format. Imported by tests only.
+package providertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	openai "github.com/sashabaranov/go-openai"
+
+	"opentracy/backend/config"
+	"opentracy/backend/providers"
+)
+
+// Fixture reads testdata/name.
+func Fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// CheckGolden compares got with testdata/name line by line; with update it rewrites the file
+// instead (review the diff before committing).
+func CheckGolden(t testing.TB, name string, got []byte, update bool) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+// JSONDiff compares two JSON documents by value.
+func JSONDiff(t testing.TB, want, got []byte) string {
+	t.Helper()
+	var w, g any
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("want is not JSON: %v\n%s", err, want)
+	}
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got is not JSON: %v\n%s", err, got)
+	}
+	return cmp.Diff(w, g)
+}
+
+// Env is an environment holding only m.
+func Env(m map[string]string) config.Environment {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// ReadAllSmall reads r with a one-byte buffer, the worst case for a reader keeping state.
+func ReadAllSmall(r io.Reader) ([]byte, error) {
+	var out bytes.Buffer
+	p := make([]byte, 1)
+	for {
+		n, err := r.Read(p)
+		out.Write(p[:n])
+		if errors.Is(err, io.EOF) {
+			return out.Bytes(), nil
+		}
+		if err != nil {
+			return out.Bytes(), err
+		}
+	}
+}
+
+// OpenAIClient serves p's Chat over HTTP, as the gateway would (calling it with model), and
+// returns a go-openai client pointed at it.
+func OpenAIClient(t testing.TB, p providers.Provider, model string) *openai.Client {
+	t.Helper()
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var peek struct {
+			Stream bool `json:"stream"`
+		}
+		_ = json.Unmarshal(body, &peek)
+		resp, err := p.Chat(r.Context(), &providers.Request{Body: body, Model: model, Stream: peek.Stream, Header: r.Header})
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(pe.Status)
+			_, _ = w.Write(pe.Body)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer resp.Body.Close()
+		if peek.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(resp.Status)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(gw.Close)
+	cfg := openai.DefaultConfig("gateway-key")
+	cfg.BaseURL = gw.URL + "/v1"
+	return openai.NewClientWithConfig(cfg)
+}
+
+// StreamResult is what an OpenAI client assembles from a stream.
+type StreamResult struct {
+	ID, Model, Content, Reasoning string
+	ToolCalls                     []openai.ToolCall
+	FinishReason                  openai.FinishReason
+	Usage                         *openai.Usage
+	Chunks                        int
+}
+
+// ReadClientStream reads a whole stream as a client would, joining deltas and tool-call parts.
+func ReadClientStream(t testing.TB, stream *openai.ChatCompletionStream) (StreamResult, error) {
+	t.Helper()
+	defer stream.Close()
+	var r StreamResult
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return r, nil
+		}
+		if err != nil {
+			return r, err
+		}
+		r.Chunks++
+		r.ID, r.Model = chunk.ID, chunk.Model
+		if chunk.Usage != nil {
+			r.Usage = chunk.Usage
+		}
+		for _, c := range chunk.Choices {
+			r.Content += c.Delta.Content
+			r.Reasoning += c.Delta.ReasoningContent
+			if c.FinishReason != "" {
+				r.FinishReason = c.FinishReason
+			}
+			for _, tc := range c.Delta.ToolCalls {
+				if tc.Index == nil {
+					t.Fatalf("tool call delta without index: %+v", tc)
+				}
+				for len(r.ToolCalls) <= *tc.Index {
+					r.ToolCalls = append(r.ToolCalls, openai.ToolCall{})
+				}
+				call := &r.ToolCalls[*tc.Index]
+				call.ID += tc.ID
+				call.Type = openai.ToolType(string(call.Type) + string(tc.Type))
+				call.Function.Name += tc.Function.Name
+				call.Function.Arguments += tc.Function.Arguments
+			}
+		}
+	}
+}
