@@ -155,30 +155,12 @@ func (s *Store) where(q traces.Query, p plan) (string, []any) {
 	case "error":
 		conds = append(conds, "t.status NOT BETWEEN 200 AND 299")
 	}
-	if q.MinCostUSD != nil {
-		conds = append(conds, "t.cost_usd >= ?")
-		args = append(args, *q.MinCostUSD)
-	}
-	if q.MaxCostUSD != nil {
-		conds = append(conds, "t.cost_usd <= ?")
-		args = append(args, *q.MaxCostUSD)
-	}
-	if q.MinLatency != nil {
-		conds = append(conds, "t.latency_ms >= ?")
-		args = append(args, *q.MinLatency)
-	}
-	if q.MaxLatency != nil {
-		conds = append(conds, "t.latency_ms <= ?")
-		args = append(args, *q.MaxLatency)
-	}
-	if q.MinTokens != nil {
-		conds = append(conds, "t.total_tokens >= ?")
-		args = append(args, *q.MinTokens)
-	}
-	if q.MaxTokens != nil {
-		conds = append(conds, "t.total_tokens <= ?")
-		args = append(args, *q.MaxTokens)
-	}
+	bound(&conds, &args, "t.cost_usd >= ?", q.MinCostUSD)
+	bound(&conds, &args, "t.cost_usd <= ?", q.MaxCostUSD)
+	bound(&conds, &args, "t.latency_ms >= ?", q.MinLatency)
+	bound(&conds, &args, "t.latency_ms <= ?", q.MaxLatency)
+	bound(&conds, &args, "t.total_tokens >= ?", q.MinTokens)
+	bound(&conds, &args, "t.total_tokens <= ?", q.MaxTokens)
 	keys := make([]string, 0, len(q.Metadata))
 	for k := range q.Metadata {
 		keys = append(keys, k)
@@ -218,6 +200,14 @@ func (s *Store) where(q traces.Query, p plan) (string, []any) {
 }
 
 // textMatch returns a query for the rowids of the blobs whose text contains term, and its argument.
+// bound adds a range condition on one column when the query sets that bound.
+func bound[T any](conds *[]string, args *[]any, cond string, v *T) {
+	if v != nil {
+		*conds = append(*conds, cond)
+		*args = append(*args, *v)
+	}
+}
+
 func (s *Store) textMatch(term string) (string, string) {
 	if s.fts {
 		// A quoted prefix query: punctuation in the term cannot be FTS syntax.
