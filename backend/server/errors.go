@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"opentracy/backend/api"
+	"opentracy/backend/providers/anthropic"
 )
 
 // errorShape writes an error in the wire format its clients expect.
@@ -26,43 +27,18 @@ func errorShapeFor(path string) errorShape {
 	return openAIErrors
 }
 
-type anthropicError struct {
-	Type  string             `json:"type"`
-	Error anthropicErrorBody `json:"error"`
-}
-
-type anthropicErrorBody struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
 // write sends status with an error body. errType is OpenAI's type; code is our machine-readable code.
 func (e errorShape) write(w http.ResponseWriter, status int, errType, code, msg string) {
-	var body any = api.ErrorResponse{Error: api.ErrorBody{Message: msg, Type: errType, Code: code}}
+	body := api.ErrorResponse{Error: api.ErrorBody{Message: msg, Type: errType, Code: code}}
 	if e == anthropicErrors {
-		body = anthropicError{Type: "error", Error: anthropicErrorBody{Type: anthropicErrorType(status), Message: msg}}
+		// The Anthropic adapter owns the status → Anthropic error type mapping.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(anthropic.ErrorFromOpenAI(status, mustJSON(body)))
+		return
 	}
 	writeJSON(w, status, body)
-}
-
-// anthropicErrorType maps a status to the error types Anthropic documents.
-func anthropicErrorType(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "invalid_request_error"
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusNotFound:
-		return "not_found_error"
-	case http.StatusRequestEntityTooLarge:
-		return "request_too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	default:
-		return "api_error"
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -198,7 +198,13 @@ func TestAnthropicIngressUsesAnthropicErrors(t *testing.T) {
 		{[]string{"X-Api-Key", testKey}, 404, "not_found_error"},
 	} {
 		resp := ts.do(t, "POST", "/anthropic/v1/nope", tc.headers...)
-		var body anthropicError
+		var body struct {
+			Type  string `json:"type"`
+			Error struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
 		if err := json.Unmarshal([]byte(readBody(t, resp)), &body); err != nil {
 			t.Fatal(err)
 		}
