@@ -9,19 +9,55 @@ import (
 // ErrNotFound is returned for an unknown trace id.
 var ErrNotFound = errors.New("trace not found")
 
-// Store persists traces and answers the queries behind the Traces and Overview screens. SQLite
-// (default) and ClickHouse implement it and pass one contract test suite.
-type Store interface {
+// BatchWriter is what the Writer needs of a store.
+type BatchWriter interface {
 	// Write stores a batch atomically: all of it or none. Writing a trace whose ID is already
 	// stored is a no-op, so replaying a journal after a crash never duplicates.
 	Write(ctx context.Context, batch []*Trace) error
+}
+
+// Store persists traces and answers the queries behind the Traces and Overview screens. SQLite
+// (default) and ClickHouse implement it and pass one contract test suite.
+type Store interface {
+	BatchWriter
 	// Get returns one trace with its full messages, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Trace, error)
 	// List returns one page of summaries, newest first, matching q.
 	List(ctx context.Context, q Query) (Page, error)
 	// Aggregate returns time-bucketed totals and latency percentiles for charts.
 	Aggregate(ctx context.Context, q AggregateQuery) (Aggregates, error)
+	// DeleteBefore removes every trace that started before t (retention) and reports how many.
+	DeleteBefore(ctx context.Context, t time.Time) (int64, error)
 	Close() error
+}
+
+// Scan calls fn with every full trace matching q (Cursor and Limit ignored), newest first, one
+// page at a time so that memory stays bounded whatever the size of the result. It stops at the
+// first error fn returns and returns it.
+func Scan(ctx context.Context, s Store, q Query, fn func(*Trace) error) error {
+	q.Cursor, q.Limit = "", 200
+	for {
+		page, err := s.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, sm := range page.Traces {
+			t, err := s.Get(ctx, sm.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue // removed by retention since the page was read
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			return nil
+		}
+		q.Cursor = page.NextCursor
+	}
 }
 
 // Query filters traces; zero fields do not filter.

@@ -70,7 +70,7 @@ var ErrWriterClosed = errors.New("traces: writer closed")
 // the store has committed all their traces, and a new Writer replays what is left (the store
 // ignores traces it already has).
 type Writer struct {
-	store Store
+	store BatchWriter
 	opts  WriterOptions
 	log   *slog.Logger
 
@@ -119,7 +119,7 @@ type queued struct {
 
 // NewWriter opens the journal, if any, and takes note of traces a previous run left in it; they
 // are written first once Start is called. Record may be called before Start.
-func NewWriter(store Store, opts WriterOptions) (*Writer, error) {
+func NewWriter(store BatchWriter, opts WriterOptions) (*Writer, error) {
 	if store == nil {
 		return nil, errors.New("traces: NewWriter: nil store")
 	}

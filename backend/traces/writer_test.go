@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// writerTestStore is a Store that keeps traces by ID and can fail, hang or be slow on demand.
+// writerTestStore is a BatchWriter that keeps traces by ID and can fail, hang or be slow on demand.
 type writerTestStore struct {
 	mu        sync.Mutex
 	byID      map[string]*Trace
@@ -126,7 +126,7 @@ func testTrace(id string) *Trace {
 	}
 }
 
-func newTestWriter(t testing.TB, store Store, opts WriterOptions) *Writer {
+func newTestWriter(t testing.TB, store BatchWriter, opts WriterOptions) *Writer {
 	t.Helper()
 	if opts.RetryBase == 0 {
 		opts.RetryBase, opts.RetryMax = 5*time.Millisecond, 50*time.Millisecond

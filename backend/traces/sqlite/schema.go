@@ -78,6 +78,8 @@ CREATE INDEX trace_blobs_trace ON trace_blobs(trace_rowid, blob_rowid);
 -- Settings kept in the file, such as whether the FTS index missed writes.
 CREATE TABLE store_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `,
+	// 2: retention deletes a trace's tools blob when no other trace uses it.
+	`CREATE INDEX traces_tools ON traces(tools_hash) WHERE tools_hash IS NOT NULL;`,
 }
 
 // migrate brings db to len(migrations), one transaction per step, so that a crash leaves a

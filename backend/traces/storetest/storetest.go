@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) traces.Store) {
 		{"Concurrent", testConcurrent},
 		{"LargePrompt", testLargePrompt},
 		{"InvalidUTF8", testInvalidUTF8},
+		{"DeleteBefore", testDeleteBefore},
+		{"Scan", testScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -670,5 +672,92 @@ func testInvalidUTF8(t *testing.T, s traces.Store) {
 	}
 	if ids := ids(t, s, traces.Query{Text: "bytes"}); len(ids) != 1 {
 		t.Errorf("search next to invalid UTF-8 found %v", ids)
+	}
+}
+
+func testDeleteBefore(t *testing.T, s traces.Store) {
+	ctx := context.Background()
+	var batch []*traces.Trace
+	for i := range 10 {
+		tr := Trace(i)
+		tr.Metadata = map[string]string{"team": "a"}
+		batch = append(batch, tr)
+	}
+	// Trace 9 shares its messages with trace 1: deleting 1 must not lose 9's bodies.
+	batch[9].Input = batch[1].Input
+	write(t, s, batch...)
+	n, err := s.DeleteBefore(ctx, base.Add(5*time.Second))
+	if err != nil {
+		t.Fatalf("DeleteBefore: %v", err)
+	}
+	if n != 5 {
+		t.Errorf("DeleteBefore removed %d traces, want 5", n)
+	}
+	want := []string{"tr-000009", "tr-000008", "tr-000007", "tr-000006", "tr-000005"}
+	if got := ids(t, s, traces.Query{}); !cmp.Equal(got, want) {
+		t.Errorf("List after DeleteBefore = %v, want %v", got, want)
+	}
+	if got := ids(t, s, traces.Query{Metadata: map[string]string{"team": "a"}}); !cmp.Equal(got, want) {
+		t.Errorf("metadata filter after DeleteBefore = %v, want %v", got, want)
+	}
+	if _, err := s.Get(ctx, "tr-000001"); !errors.Is(err, traces.ErrNotFound) {
+		t.Errorf("Get(deleted) = %v, want ErrNotFound", err)
+	}
+	if diff := cmp.Diff(batch[9], get(t, s, "tr-000009"), rawJSON); diff != "" {
+		t.Errorf("trace sharing a deleted trace's messages changed (-want +got):\n%s", diff)
+	}
+	agg, err := s.Aggregate(ctx, traces.AggregateQuery{Query: traces.Query{From: base, To: base.Add(10 * time.Second)}, Bucket: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("Aggregate: %v", err)
+	}
+	if len(agg.Series) != 1 || len(agg.Series[0].Buckets) != 1 || agg.Series[0].Buckets[0].Requests != 5 {
+		t.Errorf("Aggregate after DeleteBefore = %+v, want 5 requests", agg)
+	}
+	if n, err := s.DeleteBefore(ctx, base.Add(5*time.Second)); err != nil || n != 0 {
+		t.Errorf("second DeleteBefore = %d, %v; want 0, nil", n, err)
+	}
+	// A deleted trace may be written again (an import of an old export).
+	write(t, s, Trace(1))
+	get(t, s, "tr-000001")
+}
+
+func testScan(t *testing.T, s traces.Store) {
+	var batch []*traces.Trace
+	for i := range 450 {
+		tr := Trace(i)
+		if i%3 == 0 {
+			tr.Model = "claude"
+		}
+		batch = append(batch, tr)
+	}
+	write(t, s, batch...)
+	var got []*traces.Trace
+	err := traces.Scan(context.Background(), s, traces.Query{Models: []string{"claude"}, Limit: 7}, func(tr *traces.Trace) error {
+		got = append(got, tr)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	if len(got) != 150 {
+		t.Fatalf("Scan gave %d traces, want 150", len(got))
+	}
+	for i, tr := range got {
+		want := batch[447-3*i]
+		if diff := cmp.Diff(want, tr, rawJSON); diff != "" {
+			t.Fatalf("Scan trace %d (-want +got):\n%s", i, diff)
+		}
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = traces.Scan(context.Background(), s, traces.Query{}, func(*traces.Trace) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Errorf("Scan with failing callback = %v after %d calls, want stop after 3", err, n)
 	}
 }
