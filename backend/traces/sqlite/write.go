@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"opentracy/backend/traces"
 )
@@ -19,7 +17,6 @@ const (
 	inputBlob  = 1 // the whole input is one blob
 	inputArray = 2 // the input is a JSON array, one blob per element
 
-	previewRunes = 200
 )
 
 // blob is one message body to store once.
@@ -148,7 +145,7 @@ func prepare(t *traces.Trace) (*prepared, error) {
 		}
 		p.attempts = a
 	}
-	p.preview = preview(t.Input)
+	p.preview = traces.Preview(t.Input)
 	return p, nil
 }
 
@@ -304,7 +301,7 @@ func (w *writer) write(ctx context.Context, p *prepared) error {
 func (w *writer) putBlob(ctx context.Context, b blob, searchable bool) (int64, error) {
 	text := ""
 	if searchable {
-		text = extractText(b.body)
+		text = traces.SearchText(b.body)
 	}
 	res, err := w.blob.ExecContext(ctx, b.hash[:], b.body, text)
 	if err != nil {
@@ -329,84 +326,4 @@ func (w *writer) putBlob(ctx context.Context, b blob, searchable bool) (int64, e
 		return 0, fmt.Errorf("find message: %w", err)
 	}
 	return rowid, nil
-}
-
-// extractText returns the human text of a message, a choices array, a prompt string or an
-// embeddings input: strings under "content", "text", "prompt" and "input" and bare top-level
-// strings, one per line. Invalid UTF-8 comes back as U+FFFD (encoding/json's decoding).
-func extractText(raw []byte) string {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		// Not JSON: index it as text.
-		return strings.ToValidUTF8(string(raw), "\uFFFD")
-	}
-	var sb strings.Builder
-	collectText(&sb, v, "")
-	return sb.String()
-}
-
-func collectText(sb *strings.Builder, v any, key string) {
-	switch v := v.(type) {
-	case string:
-		switch key {
-		case "", "content", "text", "prompt", "input":
-			if sb.Len() > 0 {
-				sb.WriteByte('\n')
-			}
-			sb.WriteString(v)
-		}
-	case []any:
-		for _, e := range v {
-			collectText(sb, e, key)
-		}
-	case map[string]any:
-		for k, e := range v {
-			collectText(sb, e, k)
-		}
-	}
-}
-
-// preview is the start of the last user message of a messages array, or of a prompt string.
-func preview(input []byte) string {
-	if len(input) == 0 {
-		return ""
-	}
-	var v any
-	if err := json.Unmarshal(input, &v); err != nil {
-		return ""
-	}
-	text := ""
-	switch v := v.(type) {
-	case string:
-		text = v
-	case []any:
-		for i := len(v) - 1; i >= 0; i-- {
-			m, ok := v[i].(map[string]any)
-			if !ok || m["role"] != "user" {
-				continue
-			}
-			var sb strings.Builder
-			collectText(&sb, m["content"], "content")
-			text = sb.String()
-			break
-		}
-		if text == "" && len(v) > 0 {
-			if s, ok := v[len(v)-1].(string); ok {
-				text = s
-			}
-		}
-	}
-	return truncateRunes(strings.TrimSpace(text), previewRunes)
-}
-
-func truncateRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i := 0
-	for range n {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return s[:i]
 }
