@@ -67,6 +67,8 @@ const (
 	EventReset EventType = "reset"
 	// EventServerStats carries a ServerStats sample.
 	EventServerStats EventType = "server.stats"
+	// EventTrace carries the TraceSummary of a trace just stored.
+	EventTrace EventType = "trace"
 )
 
 // Hello opens every event stream.
@@ -94,7 +96,7 @@ func Enums() map[any][]string {
 	return map[any][]string{
 		Shell(""):         {string(ShellDesktop), string(ShellServer)},
 		KeySource(""):     {string(KeyGenerated), string(KeyConfig), string(KeyFlag), string(KeyEnv)},
-		EventType(""):     {string(EventHello), string(EventReset), string(EventServerStats)},
+		EventType(""):     {string(EventHello), string(EventReset), string(EventServerStats), string(EventTrace)},
 		AliasStrategy(""): {string(StrategyFallback), string(StrategyWeighted)},
 	}
 }
@@ -102,7 +104,8 @@ func Enums() map[any][]string {
 // Types lists every type the UI uses; the generator emits one TypeScript type for each.
 func Types() []any {
 	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType(""),
-		Provider{}, ProviderCheck{}, ProviderInput{}, ProviderType{}, Alias{}, AliasChange{}, RollbackRequest{}, Stats{}}
+		Provider{}, ProviderCheck{}, ProviderInput{}, ProviderType{}, Alias{}, AliasChange{}, RollbackRequest{}, Stats{},
+		TracePage{}, TraceSummary{}, TraceDetail{}, TraceAggregates{}, ImportResult{}}
 }
 
 // Provider is one configured upstream, as the Providers screen shows it. Keys are never sent:
@@ -211,7 +214,10 @@ type TraceStats struct {
 	JournalBytes int64  `json:"journalBytes"`
 	Retries      uint64 `json:"retries"`
 	// Dropped counts traces lost; it should stay 0.
-	Dropped   uint64 `json:"dropped"`
+	Dropped uint64 `json:"dropped"`
+	// Rejected counts traces the store refused as invalid whatever the retries; each is kept
+	// in the journal folder's rejected.jsonl for inspection instead of blocking the others.
+	Rejected  uint64 `json:"rejected"`
 	StoreDown bool   `json:"storeDown"`
 	LastError string `json:"lastError,omitempty"`
 }

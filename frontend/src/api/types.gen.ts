@@ -6,7 +6,7 @@ export type KeySource = "generated" | "config" | "flag" | "env";
  * This interface was referenced by `ApiTypes`'s JSON-Schema
  * via the `definition` "EventType".
  */
-export type EventType = "hello" | "reset" | "server.stats";
+export type EventType = "hello" | "reset" | "server.stats" | "trace";
 export type AliasStrategy = "fallback" | "weighted";
 
 export interface ApiTypes {
@@ -23,6 +23,11 @@ export interface ApiTypes {
   AliasChange?: AliasChange;
   RollbackRequest?: RollbackRequest;
   Stats?: Stats;
+  TracePage?: TracePage;
+  TraceSummary?: TraceSummary;
+  TraceDetail?: TraceDetail;
+  TraceAggregates?: TraceAggregates;
+  ImportResult?: ImportResult;
 }
 /**
  * This interface was referenced by `ApiTypes`'s JSON-Schema
@@ -196,6 +201,151 @@ export interface TraceStats {
   journalBytes: number;
   retries: number;
   dropped: number;
+  rejected: number;
   storeDown: boolean;
   lastError?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TracePage".
+ */
+export interface TracePage {
+  traces: TraceSummary[];
+  nextCursor?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceSummary".
+ */
+export interface TraceSummary {
+  id: string;
+  startedAt: string;
+  endpoint: string;
+  requestedModel: string;
+  alias?: string;
+  model: string;
+  provider: string;
+  status: number;
+  error?: string;
+  stream: boolean;
+  latencyMs: number;
+  ttftMs: number;
+  usage: TokenUsage;
+  costUsd: number;
+  preview: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TokenUsage".
+ */
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceDetail".
+ */
+export interface TraceDetail {
+  id: string;
+  startedAt: string;
+  endpoint: string;
+  requestedModel: string;
+  alias?: string;
+  model: string;
+  provider: string;
+  status: number;
+  error?: string;
+  stream: boolean;
+  latencyMs: number;
+  ttftMs: number;
+  usage: TokenUsage;
+  costUsd: number;
+  preview: string;
+  finishReason?: string;
+  attempts: TraceAttempt[];
+  input?: unknown;
+  output?: unknown;
+  tools?: unknown;
+  toolCalls?: unknown;
+  metadata: {
+    [k: string]: string;
+  };
+  user?: string;
+  userAgent?: string;
+  costBreakdown?: CostBreakdown;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceAttempt".
+ */
+export interface TraceAttempt {
+  provider: string;
+  model: string;
+  startedAt: string;
+  latencyMs: number;
+  status: number;
+  error?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "CostBreakdown".
+ */
+export interface CostBreakdown {
+  input: number;
+  cachedInput: number;
+  cacheWrite: number;
+  output: number;
+  reasoning: number;
+  total: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceAggregates".
+ */
+export interface TraceAggregates {
+  series: TraceSeries[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceSeries".
+ */
+export interface TraceSeries {
+  group: string;
+  buckets: TraceBucket[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "TraceBucket".
+ */
+export interface TraceBucket {
+  start: string;
+  requests: number;
+  errors: number;
+  costUsd: number;
+  promptTokens: number;
+  completionTokens: number;
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+  latencyP99Ms: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ImportResult".
+ */
+export interface ImportResult {
+  imported: number;
+  skipped: number;
+  errors: ImportError[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "ImportError".
+ */
+export interface ImportError {
+  line: number;
+  message: string;
 }

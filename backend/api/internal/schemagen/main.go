@@ -30,6 +30,9 @@ func run() error {
 		RequiredFromJSONSchemaTags: false,
 		AllowAdditionalProperties:  false,
 		Mapper: func(t reflect.Type) *jsonschema.Schema {
+			if t == reflect.TypeFor[json.RawMessage]() {
+				return &jsonschema.Schema{} // any JSON value: "unknown" in TypeScript
+			}
 			values, ok := enums[t]
 			if !ok {
 				return nil
