@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,9 @@ type WriterOptions struct {
 	RetryBase time.Duration
 	RetryMax  time.Duration
 	Logger    *slog.Logger
+	// OnWritten, when set, is called on the writing goroutine with each batch the store has just
+	// committed (the live trace feed). It must return quickly and not keep the slice.
+	OnWritten func(batch []*Trace)
 }
 
 // WriterStats are the Writer's counters, for /api/stats and the UI.
@@ -52,11 +56,23 @@ type WriterStats struct {
 	Retries uint64 `json:"retries"`
 	// Dropped counts traces lost: queue full with the journal failing or absent, Record after
 	// Close, or journal records found corrupt.
-	Dropped     uint64    `json:"dropped"`
+	Dropped uint64 `json:"dropped"`
+	// Rejected counts traces the store refused as invalid (ErrRejected); each is appended to
+	// RejectedFile in the journal folder instead of blocking the traces behind it.
+	Rejected    uint64    `json:"rejected"`
 	StoreDown   bool      `json:"store_down"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
+
+// ErrRejected marks a store error caused by the traces themselves, which no retry can fix: the
+// Writer then isolates the traces the store refuses and sets them aside (see RejectedFile).
+var ErrRejected = errors.New("traces: rejected by the store")
+
+// RejectedFile, in the journal folder, keeps every trace the store rejected, one JSON object per
+// line: {"rejected_at", "error", "trace"}. Nothing is silently lost, and a fixed build can
+// re-import them.
+const RejectedFile = "rejected.jsonl"
 
 // ErrWriterClosed is returned by Start and Close on a closed Writer.
 var ErrWriterClosed = errors.New("traces: writer closed")
@@ -106,6 +122,7 @@ type Writer struct {
 	replayed  atomic.Uint64
 	retries   atomic.Uint64
 	dropped   atomic.Uint64
+	rejected  atomic.Uint64
 	dropLogAt atomic.Int64 // unix nanos of the last drop warning
 	jErrLogAt atomic.Int64 // and of the last journal warning
 }
@@ -361,6 +378,7 @@ func (w *Writer) Stats() WriterStats {
 	s.Queued = len(w.ch)
 	s.Retries = w.retries.Load()
 	s.Dropped = w.dropped.Load()
+	s.Rejected = w.rejected.Load()
 	return s
 }
 
@@ -522,13 +540,49 @@ func (w *Writer) commit(ctx context.Context, batch []queued, traces *[]*Trace) b
 		clear(ts)
 		*traces = ts[:0]
 	}()
+	if !w.isolate(ctx, ts) {
+		return false
+	}
+	w.replayed.Add(replayed)
+	w.storeRecovered()
+	if journaled {
+		w.trim(maxSeq)
+	}
+	return true
+}
+
+// isolate writes ts; when the store rejects the batch it writes each half on its own, down to
+// single traces, which are then set aside: one bad trace costs log2(batch) extra writes and
+// never blocks the others. It returns false when ctx ends first.
+func (w *Writer) isolate(ctx context.Context, ts []*Trace) bool {
+	err := w.writeRetrying(ctx, ts)
+	switch {
+	case err == nil:
+		w.written.Add(uint64(len(ts)))
+		if w.opts.OnWritten != nil {
+			w.opts.OnWritten(ts)
+		}
+		return true
+	case ctx.Err() != nil:
+		return false
+	case len(ts) == 1:
+		w.reject(ts[0], err)
+		return true
+	}
+	half := len(ts) / 2
+	return w.isolate(ctx, ts[:half]) && w.isolate(ctx, ts[half:])
+}
+
+// writeRetrying writes ts until the store takes it or rejects it (ErrRejected), backing off
+// between failures; it returns nil, the rejection, or ctx's error.
+func (w *Writer) writeRetrying(ctx context.Context, ts []*Trace) error {
 	for attempt := 0; ; attempt++ {
 		err := w.store.Write(ctx, ts)
-		if err == nil {
-			break
+		if err == nil || errors.Is(err, ErrRejected) {
+			return err
 		}
 		if ctx.Err() != nil {
-			return false
+			return ctx.Err()
 		}
 		w.retries.Add(1)
 		w.storeFailed(err)
@@ -537,16 +591,41 @@ func (w *Writer) commit(ctx context.Context, batch []queued, traces *[]*Trace) b
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return ctx.Err()
 		}
 	}
-	w.written.Add(uint64(len(ts)))
-	w.replayed.Add(replayed)
-	w.storeRecovered()
-	if journaled {
-		w.trim(maxSeq)
+}
+
+// reject appends t to RejectedFile; without a journal folder (or when that fails) it is dropped.
+func (w *Writer) reject(t *Trace, cause error) {
+	w.noteError(cause)
+	if w.j == nil {
+		w.drop(t, cause)
+		return
 	}
-	return true
+	line, err := json.Marshal(struct {
+		RejectedAt time.Time `json:"rejected_at"`
+		Error      string    `json:"error"`
+		Trace      *Trace    `json:"trace"`
+	}{time.Now().UTC(), cause.Error(), t})
+	if err == nil {
+		err = appendLine(filepath.Join(w.opts.JournalDir, RejectedFile), line)
+	}
+	if err != nil {
+		w.drop(t, fmt.Errorf("%w; and keeping it failed: %w", cause, err))
+		return
+	}
+	n := w.rejected.Add(1)
+	w.log.Error("trace store rejected a trace; kept in "+RejectedFile, "id", t.ID, "err", cause, "rejected_total", n)
+}
+
+func appendLine(path string, line []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(append(line, '\n'))
+	return errors.Join(werr, f.Sync(), f.Close())
 }
 
 // backoff is exponential from RetryBase to RetryMax with jitter, so several writers (or a

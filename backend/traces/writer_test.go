@@ -3,10 +3,13 @@ package traces
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +28,7 @@ type writerTestStore struct {
 	fail      bool      // Write fails while set
 	hang      bool      // Write blocks until ctx ends while set
 	delay     time.Duration
+	rejects   func(*Trace) bool // a batch holding such a trace fails with ErrRejected
 	calls     atomic.Int64
 }
 
@@ -55,6 +59,11 @@ func (s *writerTestStore) Write(ctx context.Context, batch []*Trace) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, t := range batch {
+		if s.rejects != nil && s.rejects(t) {
+			return fmt.Errorf("trace %q: %w", t.ID, ErrRejected)
+		}
+	}
 	s.batches = append(s.batches, len(batch))
 	for _, t := range batch {
 		if _, ok := s.byID[t.ID]; ok {
@@ -579,4 +588,84 @@ func BenchmarkWriterThroughput(b *testing.B) {
 	}
 	closeWriter(b, w)
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "traces/s")
+}
+
+func TestWriterSetsAsideRejectedTraces(t *testing.T) {
+	store := newWriterTestStore()
+	store.rejects = func(t *Trace) bool { return strings.HasPrefix(t.ID, "bad") }
+	dir := t.TempDir()
+	var (
+		mu        sync.Mutex
+		delivered []string
+	)
+	w := newTestWriter(t, store, WriterOptions{JournalDir: dir, BatchSize: 16, OnWritten: func(batch []*Trace) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, tr := range batch {
+			delivered = append(delivered, tr.ID)
+		}
+	}})
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 40 {
+		id := fmt.Sprintf("ok-%02d", i)
+		if i == 5 || i == 22 {
+			id = fmt.Sprintf("bad-%02d", i)
+		} else {
+			want = append(want, id)
+		}
+		w.Record(testTrace(id))
+	}
+	closeWriter(t, w)
+
+	order, _, _ := store.snapshot()
+	slices.Sort(order)
+	if !slices.Equal(order, want) {
+		t.Errorf("stored %v, want every good trace %v", order, want)
+	}
+	mu.Lock()
+	slices.Sort(delivered)
+	if !slices.Equal(delivered, want) {
+		t.Errorf("OnWritten saw %v, want %v", delivered, want)
+	}
+	mu.Unlock()
+	st := w.Stats()
+	if st.Rejected != 2 || st.Dropped != 0 || st.Written != 38 {
+		t.Errorf("stats = %+v, want 38 written, 2 rejected, 0 dropped", st)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, RejectedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec struct {
+			Error string `json:"error"`
+			Trace Trace  `json:"trace"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("rejected line %q: %v", line, err)
+		}
+		if !strings.Contains(rec.Error, "rejected") || rec.Trace.Input == nil {
+			t.Errorf("rejected record %+v lacks the error or the trace", rec)
+		}
+		ids = append(ids, rec.Trace.ID)
+	}
+	if !slices.Equal(ids, []string{"bad-05", "bad-22"}) {
+		t.Errorf("rejected file holds %v", ids)
+	}
+	if info, err := os.Stat(filepath.Join(dir, RejectedFile)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("rejected file mode: %v %v", info.Mode(), err)
+	}
+	// The journal is empty: rejected traces are not replayed forever.
+	w2 := newTestWriter(t, newWriterTestStore(), WriterOptions{JournalDir: dir})
+	if err := w2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closeWriter(t, w2)
+	if st := w2.Stats(); st.Written != 0 || st.Replayed != 0 {
+		t.Errorf("restart replayed %+v", st)
+	}
 }

@@ -155,7 +155,7 @@ func (s *Store) Write(ctx context.Context, batch []*traces.Trace) error {
 	for i, t := range batch {
 		p, err := prepare(t)
 		if err != nil {
-			return fmt.Errorf("write traces: trace %d: %w", i, err)
+			return fmt.Errorf("write traces: trace %d: %w: %w", i, traces.ErrRejected, err)
 		}
 		ps = append(ps, p)
 	}

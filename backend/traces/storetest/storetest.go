@@ -190,8 +190,9 @@ func testIdempotent(t *testing.T, s traces.Store) {
 
 func testBatchAtomic(t *testing.T, s traces.Store) {
 	for _, bad := range []*traces.Trace{{ID: "", StartedAt: base}, nil} {
-		if err := s.Write(context.Background(), []*traces.Trace{Trace(1), bad, Trace(2)}); err == nil {
-			t.Errorf("Write with bad trace %v succeeded", bad)
+		err := s.Write(context.Background(), []*traces.Trace{Trace(1), bad, Trace(2)})
+		if !errors.Is(err, traces.ErrRejected) {
+			t.Errorf("Write with bad trace %v = %v, want an ErrRejected (no retry can fix it)", bad, err)
 		}
 	}
 	for _, id := range []string{"tr-000001", "tr-000002"} {
