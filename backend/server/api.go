@@ -13,6 +13,7 @@ func (s *Server) apiRoutes() http.Handler {
 	mux.HandleFunc("GET /api/events", s.streamEvents)
 	mux.HandleFunc("GET /api/stats", s.getStats)
 	s.gatewayAPIRoutes(mux)
+	s.traceAPIRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		openAIErrors.write(w, http.StatusNotFound, "invalid_request_error", "unknown_endpoint",
 			"unknown API endpoint: "+r.Method+" "+r.URL.Path)
@@ -44,7 +45,7 @@ func (s *Server) getStats(w http.ResponseWriter, _ *http.Request) {
 		out.Traces = api.TraceStats{
 			Durable: true, Recorded: st.Recorded, Written: st.Written, Replayed: st.Replayed,
 			Queued: st.Queued, Spilled: st.Spilled, JournalBytes: st.JournalBytes, Retries: st.Retries,
-			Dropped: st.Dropped, StoreDown: st.StoreDown, LastError: st.LastError,
+			Dropped: st.Dropped, Rejected: st.Rejected, StoreDown: st.StoreDown, LastError: st.LastError,
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -14,12 +14,25 @@ import (
 // AliasesFile is where aliases and their history live in the data dir.
 const AliasesFile = "aliases.json"
 
+// gatewayParts are the gateway and what it routes and prices with.
+type gatewayParts struct {
+	gw        *gateway.Gateway
+	aliases   *aliases.Registry
+	providers *providerSet
+	prices    *pricing.Table
+}
+
+// priceOf prices by the provider's type: a provider named "work-openai" bills like "openai".
+func (g gatewayParts) priceOf(provider, model string) (pricing.Price, bool) {
+	return g.prices.Lookup(g.providers.typeOf(provider), model)
+}
+
 // buildGateway assembles providers, aliases and prices from the configuration.
-func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Registry, *providerSet, error) {
+func buildGateway(opts Options, sink traces.Sink) (gatewayParts, error) {
 	cfg := opts.Config
 	ps, err := newProviderSet(cfg, opts.Env, filepath.Join(cfg.DataDir, ProvidersFile))
 	if err != nil {
-		return nil, nil, nil, err
+		return gatewayParts{}, err
 	}
 	timeouts := map[string]gateway.Timeouts{}
 	for _, p := range ps.list() {
@@ -30,7 +43,7 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 
 	prices, err := pricing.NewTable(cfg.Prices)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("prices: %w", err)
+		return gatewayParts{}, fmt.Errorf("prices: %w", err)
 	}
 	var seed []aliases.Alias
 	for name, a := range cfg.Aliases {
@@ -43,8 +56,9 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 	sort.Slice(seed, func(i, j int) bool { return seed[i].Name < seed[j].Name })
 	reg, err := aliases.Open(filepath.Join(cfg.DataDir, AliasesFile), seed)
 	if err != nil {
-		return nil, nil, nil, err
+		return gatewayParts{}, err
 	}
+	parts := gatewayParts{aliases: reg, providers: ps, prices: prices}
 
 	list, models := routesOf(ps.list())
 	gw := gateway.New(gateway.Options{
@@ -54,8 +68,7 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 		Sink:      sink,
 		Logger:    opts.Logger,
 		Cost: func(provider, model string, u traces.Usage) float64 {
-			// Price by the provider's type: a provider named "work-openai" bills like "openai".
-			price, ok := prices.Lookup(ps.typeOf(provider), model)
+			price, ok := parts.priceOf(provider, model)
 			if !ok {
 				return 0
 			}
@@ -70,5 +83,6 @@ func buildGateway(opts Options, sink traces.Sink) (*gateway.Gateway, *aliases.Re
 		MaxBodyBytes:    cfg.Gateway.MaxBodyBytes,
 	})
 	ps.gw = gw
-	return gw, reg, ps, nil
+	parts.gw = gw
+	return parts, nil
 }

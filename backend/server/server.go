@@ -54,6 +54,7 @@ type Server struct {
 	gateway   *gateway.Gateway
 	aliases   *aliases.Registry
 	providers *providerSet
+	parts     gatewayParts
 
 	allowed atomic.Pointer[map[string]bool] // Host header values accepted; set by Start
 
@@ -76,10 +77,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Env == nil {
 		opts.Env = func(string) (string, bool) { return "", false }
 	}
+	hub := events.NewHub(events.Options{})
 	var sink *traceSink
 	if opts.Sink == nil {
 		var err error
-		if sink, err = openTraceSink(context.Background(), opts); err != nil {
+		if sink, err = openTraceSink(context.Background(), opts, publishTraces(hub)); err != nil {
 			return nil, err
 		}
 		opts.Sink = sink.writer
@@ -87,7 +89,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:           opts,
 		log:            opts.Logger.With(LogKeySubsystem, "server"),
-		hub:            events.NewHub(events.Options{}),
+		hub:            hub,
 		startedAt:      time.Now(),
 		gatewayKey:     opts.Secrets.GatewayKey,
 		traces:         sink,
@@ -97,13 +99,14 @@ func New(opts Options) (*Server, error) {
 		s.gatewayKey = opts.Config.GatewayKey
 		s.gatewayKeyFrom = api.KeySource(opts.Config.GatewayKeySource)
 	}
-	var err error
-	if s.gateway, s.aliases, s.providers, err = buildGateway(opts, opts.Sink); err != nil {
+	parts, err := buildGateway(opts, opts.Sink)
+	if err != nil {
 		if sink != nil {
 			_ = sink.close(context.Background())
 		}
 		return nil, err
 	}
+	s.gateway, s.aliases, s.providers, s.parts = parts.gw, parts.aliases, parts.providers, parts
 	for _, p := range s.providers.list() {
 		s.log.Info("provider", "name", p.provider.Name(), "type", p.cfg.Type, "from", p.source)
 	}

@@ -26,7 +26,8 @@ type traceSink struct {
 	closeErr  error
 }
 
-func openTraceSink(ctx context.Context, opts Options) (*traceSink, error) {
+// openTraceSink opens the store and the writer in front of it; onWritten sees every committed batch.
+func openTraceSink(ctx context.Context, opts Options, onWritten func([]*traces.Trace)) (*traceSink, error) {
 	log := opts.Logger.With(LogKeySubsystem, "traces")
 	store, err := sqlite.Open(ctx, filepath.Join(opts.Config.DataDir, TracesFile), log)
 	if err != nil {
@@ -35,6 +36,7 @@ func openTraceSink(ctx context.Context, opts Options) (*traceSink, error) {
 	writer, err := traces.NewWriter(store, traces.WriterOptions{
 		JournalDir: filepath.Join(opts.Config.DataDir, JournalDir),
 		Logger:     log,
+		OnWritten:  onWritten,
 	})
 	if err != nil {
 		store.Close()
