@@ -525,25 +525,20 @@ func (w *Writer) commit(ctx context.Context, batch []queued, traces *[]*Trace) b
 	var (
 		maxSeq    uint64
 		journaled bool
-		replayed  uint64
 	)
 	for _, q := range batch {
 		ts = append(ts, q.t)
 		if q.journaled {
 			maxSeq, journaled = max(maxSeq, q.seq), true
-			if q.seq < w.replayEnd {
-				replayed++
-			}
 		}
 	}
 	defer func() {
 		clear(ts)
 		*traces = ts[:0]
 	}()
-	if !w.isolate(ctx, ts) {
+	if !w.isolate(ctx, ts, batch) {
 		return false
 	}
-	w.replayed.Add(replayed)
 	w.storeRecovered()
 	if journaled {
 		w.trim(maxSeq)
@@ -551,13 +546,20 @@ func (w *Writer) commit(ctx context.Context, batch []queued, traces *[]*Trace) b
 	return true
 }
 
-// isolate writes ts; when the store rejects the batch it writes each half on its own, down to
-// single traces, which are then set aside: one bad trace costs log2(batch) extra writes and
-// never blocks the others. It returns false when ctx ends first.
-func (w *Writer) isolate(ctx context.Context, ts []*Trace) bool {
+// isolate writes ts (the traces of batch); when the store rejects them it writes each half on
+// its own, down to single traces, which are then set aside: one bad trace costs log2(batch)
+// extra writes and never blocks the others. It returns false when ctx ends first.
+func (w *Writer) isolate(ctx context.Context, ts []*Trace, batch []queued) bool {
 	err := w.writeRetrying(ctx, ts)
 	switch {
 	case err == nil:
+		var replayed uint64
+		for _, q := range batch {
+			if q.journaled && q.seq < w.replayEnd {
+				replayed++
+			}
+		}
+		w.replayed.Add(replayed)
 		w.written.Add(uint64(len(ts)))
 		if w.opts.OnWritten != nil {
 			w.opts.OnWritten(ts)
@@ -570,7 +572,7 @@ func (w *Writer) isolate(ctx context.Context, ts []*Trace) bool {
 		return true
 	}
 	half := len(ts) / 2
-	return w.isolate(ctx, ts[:half]) && w.isolate(ctx, ts[half:])
+	return w.isolate(ctx, ts[:half], batch[:half]) && w.isolate(ctx, ts[half:], batch[half:])
 }
 
 // writeRetrying writes ts until the store takes it or rejects it (ErrRejected), backing off
