@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -36,6 +37,10 @@ type Config struct {
 	Addr string `yaml:"addr"`
 	// DataDir holds the database, secrets and models. Created with mode 0700.
 	DataDir string `yaml:"data_dir"`
+	// Storage is where traces are kept: sqlite (the default, a file in DataDir) or clickhouse
+	// (the server in ClickHouse; see storage.go).
+	Storage    string     `yaml:"storage"`
+	ClickHouse ClickHouse `yaml:"clickhouse"`
 	// GatewayKey, when set, replaces the key generated on first run.
 	GatewayKey Secret `yaml:"gateway_key"`
 	// LogLevel is debug, info, warn or error.
@@ -52,6 +57,9 @@ type Config struct {
 	Prices map[string]pricing.Price `yaml:"prices"`
 	// Gateway tunes retries, timeouts and limits.
 	Gateway Gateway `yaml:"gateway"`
+	// TraceRetention deletes traces older than this (e.g. 2160h for 90 days). Zero, the default,
+	// keeps them forever: traces are the raw material of datasets and distillation.
+	TraceRetention time.Duration `yaml:"trace_retention"`
 
 	// File is the config file that was read, if any.
 	File string `yaml:"-"`
@@ -102,6 +110,9 @@ func Load(flags Flags, env Environment) (Config, error) {
 	override(&cfg.Addr, flags.Addr, EnvAddr)
 	override(&cfg.DataDir, flags.DataDir, EnvDataDir)
 	override(&cfg.LogLevel, flags.LogLevel, EnvLogLevel)
+	if err := cfg.loadStorage(env); err != nil {
+		return Config{}, err
+	}
 	if cfg.GatewayKey != "" {
 		cfg.GatewayKeySource = "config"
 	}
@@ -149,6 +160,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if c.TraceRetention != 0 && c.TraceRetention < time.Hour {
+		return fmt.Errorf("trace_retention %v: give 0 (keep forever) or at least 1h, e.g. 2160h for 90 days", c.TraceRetention)
 	}
 	names := map[string]bool{}
 	for i, p := range c.Providers {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -123,6 +124,8 @@ func TestLoadErrors(t *testing.T) {
 		{"addr without host", Flags{Addr: ":8787"}, "give a host"},
 		{"bad log level", Flags{LogLevel: "loud"}, `log level "loud"`},
 		{"short key", Flags{GatewayKey: "abc"}, "too short"},
+		{"tiny retention", Flags{ConfigFile: writeConfig(t, "trace_retention: 5m\n")}, "at least 1h"},
+		{"bad retention", Flags{ConfigFile: writeConfig(t, "trace_retention: soon\n")}, "`soon` into time.Duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +144,16 @@ func TestEmptyConfigFileIsValid(t *testing.T) {
 	}
 	if cfg.Addr != DefaultAddr {
 		t.Errorf("addr = %q", cfg.Addr)
+	}
+}
+
+func TestTraceRetention(t *testing.T) {
+	cfg, err := Load(Flags{ConfigFile: writeConfig(t, "trace_retention: 2160h\n")}, envOf(map[string]string{"HOME": "/h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TraceRetention != 90*24*time.Hour {
+		t.Errorf("trace_retention = %v, want 90 days", cfg.TraceRetention)
 	}
 }
 

@@ -244,3 +244,40 @@ func wantErrorBody(t *testing.T, status int, body string, wantStatus int, code s
 func equal(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
 
 func near(a, b float64) bool { return a-b < 1e-12 && b-a < 1e-12 }
+
+// TestTraceRetention: a server started with trace_retention deletes older traces at once and
+// keeps the rest.
+func TestTraceRetention(t *testing.T) {
+	dataDir := t.TempDir()
+	first := startServer(t, func(o *Options) { o.Config.DataDir = dataDir })
+	now := time.Now().UTC()
+	var lines []string
+	for i, age := range []time.Duration{72 * time.Hour, 49 * time.Hour, 47 * time.Hour, time.Minute} {
+		lines = append(lines, fmt.Sprintf(`{"id":"t%d","started_at":%q,"endpoint":"chat.completions","model":"m","status":200}`, i, now.Add(-age).Format(time.RFC3339Nano)))
+	}
+	if _, body := first.send(t, "POST", "/api/traces/import", strings.Join(lines, "\n")); gjson.Get(body, "imported").Int() != 4 {
+		t.Fatalf("import: %s", body)
+	}
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startServer(t, func(o *Options) {
+		o.Config.DataDir = dataDir
+		o.Config.TraceRetention = 48 * time.Hour
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := pageIDs(second.page(t, ""))
+		if equal(got, []string{"t3", "t2"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after retention: %v, want t3 and t2 only", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(second.logs.String(), "deleted old traces") {
+		t.Errorf("retention did not log its work:\n%s", second.logs.String())
+	}
+}

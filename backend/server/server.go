@@ -160,6 +160,13 @@ func (s *Server) Start(ctx context.Context) error {
 		defer s.bg.Done()
 		s.publishStats(bgCtx)
 	}()
+	if s.traces != nil && s.opts.Config.TraceRetention > 0 {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.enforceRetention(bgCtx, s.traces.store, s.opts.Config.TraceRetention, time.Hour)
+		}()
+	}
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"opentracy/backend/traces"
 	"opentracy/backend/traces/sqlite"
@@ -63,4 +64,26 @@ func (t *traceSink) close(ctx context.Context) error {
 		}
 	})
 	return t.closeErr
+}
+
+// enforceRetention deletes traces older than keep now and then every interval, until ctx ends.
+func (s *Server) enforceRetention(ctx context.Context, store traces.Store, keep, interval time.Duration) {
+	log := s.log.With(LogKeySubsystem, "retention")
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		cutoff := time.Now().Add(-keep)
+		n, err := store.DeleteBefore(ctx, cutoff)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("deleting old traces failed; retrying at the next round", "before", cutoff, "deleted", n, "err", err)
+		case n > 0:
+			log.Info("deleted old traces", "before", cutoff, "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
