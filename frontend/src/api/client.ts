@@ -4,12 +4,17 @@ import type {
   AliasStrategy,
   AliasTarget,
   ErrorResponse,
+  ImportResult,
   Info,
   Provider,
   ProviderCheck,
   ProviderInput,
   ProviderType,
   RollbackRequest,
+  Stats,
+  TraceAggregates,
+  TraceDetail,
+  TracePage,
 } from './types.gen';
 
 /** Every failed API call surfaces as an ApiError, parsed from the backend's ErrorResponse when present. */
@@ -59,25 +64,33 @@ async function toApiError(response: Response): Promise<ApiError> {
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/** A request body: JSON (any value), or text sent as is with its content type. */
+type Body = { json: unknown } | { text: string; contentType: string };
+
 // Relative URLs only: the same UI is served by `opentracy serve` and inside the desktop window.
-async function requestJSON<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+async function request<T>(method: Method, path: string, body?: Body, signal?: AbortSignal): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let payload: string | undefined;
+  if (body && 'json' in body) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body.json);
+  } else if (body) {
+    headers['Content-Type'] = body.contentType;
+    payload = body.text;
+  }
   let response: Response;
   try {
-    response = await fetch(path, {
-      method,
-      credentials: 'same-origin',
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal,
-    });
+    response = await fetch(path, { method, credentials: 'same-origin', headers, body: payload, signal });
   } catch (error) {
     if (signal?.aborted) throw error;
     throw new ApiError(NETWORK_ERROR_STATUS, 'Cannot reach the OpenTracy server.', 'network_error');
   }
   if (!response.ok) throw await toApiError(response);
   return (await response.json()) as T;
+}
+
+function requestJSON<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  return request<T>(method, path, body === undefined ? undefined : { json: body }, signal);
 }
 
 const getJSON = <T>(path: string, signal?: AbortSignal) => requestJSON<T>('GET', path, undefined, signal);
@@ -87,6 +100,58 @@ export interface AliasInput {
   strategy: AliasStrategy;
   targets: AliasTarget[];
 }
+
+/**
+ * The filters that GET /api/traces, /api/traces/aggregate and /api/traces/export share (see
+ * backend/api/traces.go); absent fields do not filter.
+ */
+export interface TraceQuery {
+  /** RFC 3339; traces that started in [from, to). */
+  from?: string;
+  to?: string;
+  /** Repeatable: any of the values matches. `model` is the resolved model. */
+  model?: string[];
+  provider?: string[];
+  alias?: string[];
+  endpoint?: string[];
+  status?: 'ok' | 'error';
+  /** USD. */
+  minCost?: number;
+  maxCost?: number;
+  /** Milliseconds. */
+  minLatency?: number;
+  maxLatency?: number;
+  /** Prompt + completion tokens. */
+  minTokens?: number;
+  maxTokens?: number;
+  /** "key=value" pairs; every one must match. */
+  meta?: string[];
+  /** Full-text search over the prompt and the answer. */
+  q?: string;
+}
+
+export type AggregateGroup = 'model' | 'provider' | 'alias' | '';
+
+/** The query string of a trace request, in the parameter names the server reads. */
+export function traceSearchParams(query: TraceQuery, extra: Record<string, string | number | undefined> = {}) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries({ ...query, ...extra })) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    for (const v of values) {
+      if (v === undefined || v === null || v === '') continue;
+      params.append(name, String(v));
+    }
+  }
+  return params;
+}
+
+const withQuery = (path: string, params: URLSearchParams) => {
+  const query = params.toString();
+  return query ? `${path}?${query}` : path;
+};
+
+/** The download link of every trace that matches `query`, one JSON object a line. */
+export const traceExportURL = (query: TraceQuery) => withQuery('/api/traces/export', traceSearchParams(query));
 
 const providerPath = (name: string) => `/api/providers/${encodeURIComponent(name)}`;
 const aliasPath = (name: string) => `/api/aliases/${encodeURIComponent(name)}`;
@@ -110,6 +175,22 @@ export const api = {
   aliasHistory: (name: string, signal?: AbortSignal) => getJSON<AliasChange[]>(`${aliasPath(name)}/history`, signal),
   rollbackAlias: (name: string, version: number) =>
     requestJSON<AliasChange>('POST', `${aliasPath(name)}/rollback`, { version } satisfies RollbackRequest),
+
+  stats: (signal?: AbortSignal) => getJSON<Stats>('/api/stats', signal),
+
+  /** One page, newest first; `cursor` is the previous page's nextCursor. */
+  traces: (query: TraceQuery, page: { cursor?: string; limit?: number }, signal?: AbortSignal) =>
+    getJSON<TracePage>(withQuery('/api/traces', traceSearchParams(query, page)), signal),
+  trace: (id: string, signal?: AbortSignal) => getJSON<TraceDetail>(`/api/traces/${encodeURIComponent(id)}`, signal),
+  /** `bucket` is a Go duration such as "1h". */
+  traceAggregates: (
+    query: TraceQuery,
+    options: { bucket: string; groupBy: AggregateGroup },
+    signal?: AbortSignal,
+  ) => getJSON<TraceAggregates>(withQuery('/api/traces/aggregate', traceSearchParams(query, options)), signal),
+  /** `jsonl`: exported traces or chat fine-tuning records, one JSON object a line. */
+  importTraces: (jsonl: string) =>
+    request<ImportResult>('POST', '/api/traces/import', { text: jsonl, contentType: 'application/x-ndjson' }),
 };
 
 /** Relative so it works in both the browser and the desktop window. */

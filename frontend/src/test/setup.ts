@@ -1,6 +1,11 @@
 import '@testing-library/jest-dom/vitest';
-import { cleanup } from '@testing-library/react';
+import { cleanup, configure } from '@testing-library/react';
 import { afterEach, vi } from 'vitest';
+
+// Mantine renders slowly under jsdom on a small machine (a screen's first render can take a
+// second or two): give findBy* and the tests room, so that they fail on behaviour, not speed.
+configure({ asyncUtilTimeout: 5_000 });
+vi.setConfig({ testTimeout: 30_000 });
 
 // jsdom lacks browser APIs that Mantine relies on.
 Object.defineProperty(window, 'matchMedia', {
@@ -29,3 +34,6 @@ afterEach(() => {
   vi.unstubAllGlobals();
   localStorage.clear();
 });
+
+// Mantine's searchable comboboxes scroll the selected option into view.
+Element.prototype.scrollIntoView = () => undefined;

@@ -1,7 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { createContext, useContext, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { createContext, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { EVENTS_URL } from '../../api/client';
-import { createEventStream, type EventSourceLike, type EventStream } from './eventStream';
+import { createEventStream, type EventSourceLike, type EventStream, type TraceListener } from './eventStream';
 
 export type ConnectEvents = (url: string) => EventSourceLike;
 
@@ -24,10 +24,25 @@ export function EventStreamProvider({ connect = openEventSource, children }: Eve
   return <EventStreamContext.Provider value={stream}>{children}</EventStreamContext.Provider>;
 }
 
-function useLiveSnapshot() {
+function useEventStream() {
   const stream = useContext(EventStreamContext);
-  if (!stream) throw new Error('useLiveSnapshot must be used inside <EventStreamProvider>');
+  if (!stream) throw new Error('the event stream hooks must be used inside <EventStreamProvider>');
+  return stream;
+}
+
+function useLiveSnapshot() {
+  const stream = useEventStream();
   return useSyncExternalStore(stream.subscribe, stream.getSnapshot);
+}
+
+/** Calls `listener` (its latest version) with every trace the server stores while mounted. */
+export function useTraceEvents(listener: TraceListener) {
+  const stream = useEventStream();
+  const latest = useRef(listener);
+  useEffect(() => {
+    latest.current = listener;
+  });
+  useEffect(() => stream.onTrace((trace) => latest.current(trace)), [stream]);
 }
 
 export function useConnectionStatus() {

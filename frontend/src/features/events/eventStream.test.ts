@@ -77,4 +77,20 @@ describe('createEventStream', () => {
     events.latest().emit('reset', {});
     expect(onReset).toHaveBeenCalledOnce();
   });
+
+  it('hands trace events to trace listeners and keeps the stream open for them', () => {
+    const events = fakeEvents();
+    const stream = createEventStream(() => events.connect('/api/events'), vi.fn());
+    const listener = vi.fn();
+    const stop = stream.onTrace(listener);
+    expect(events.sources).toHaveLength(1);
+
+    events.latest().emit('trace', { id: 't1', preview: 'hi' });
+    expect(listener).toHaveBeenCalledWith({ id: 't1', preview: 'hi' });
+
+    stop();
+    expect(events.latest().readyState).toBe(2);
+    events.latest().emit('trace', { id: 't2' });
+    expect(listener).toHaveBeenCalledOnce();
+  });
 });

@@ -1,4 +1,4 @@
-import type { EventType, ServerStats } from '../../api/types.gen';
+import type { EventType, ServerStats, TraceSummary } from '../../api/types.gen';
 
 export type ConnectionStatus = 'connecting' | 'open' | 'closed';
 
@@ -15,9 +15,13 @@ interface LiveSnapshot {
   stats: readonly ServerStats[];
 }
 
+export type TraceListener = (trace: TraceSummary) => void;
+
 export interface EventStream {
   subscribe(listener: () => void): () => void;
   getSnapshot(): LiveSnapshot;
+  /** Calls `listener` with each stored trace (the "trace" event); keeps the stream open meanwhile. */
+  onTrace(listener: TraceListener): () => void;
 }
 
 /** About two minutes of samples at the server's ~2 s cadence. */
@@ -34,6 +38,7 @@ export function createEventStream(connect: () => EventSourceLike, onReset: () =>
   let snapshot: LiveSnapshot = { status: 'connecting', stats: [] };
   let source: EventSourceLike | null = null;
   const listeners = new Set<() => void>();
+  const traceListeners = new Set<TraceListener>();
 
   function update(next: Partial<LiveSnapshot>) {
     snapshot = { ...snapshot, ...next };
@@ -56,10 +61,14 @@ export function createEventStream(connect: () => EventSourceLike, onReset: () =>
       update({ stats: [...snapshot.stats, sample].slice(-STATS_HISTORY) });
     });
     on('reset', onReset);
+    on('trace', (event) => {
+      const trace = JSON.parse(event.data) as TraceSummary;
+      traceListeners.forEach((listener) => listener(trace));
+    });
     source = es;
   }
 
-  return {
+  const stream: EventStream = {
     subscribe(listener) {
       listeners.add(listener);
       if (!source) open();
@@ -73,5 +82,15 @@ export function createEventStream(connect: () => EventSourceLike, onReset: () =>
       };
     },
     getSnapshot: () => snapshot,
+    onTrace(listener) {
+      traceListeners.add(listener);
+      // Trace events only arrive while the stream is open; subscribing holds it open.
+      const release = stream.subscribe(() => undefined);
+      return () => {
+        traceListeners.delete(listener);
+        release();
+      };
+    },
   };
+  return stream;
 }

@@ -1,1 +1,3 @@
 export { TracesPage } from './TracesPage';
+export { TraceHealthBanner } from './TraceHealthBanner';
+export { formatCost, formatCount } from './traceFormat';
