@@ -41,6 +41,10 @@ type Config struct {
 	// GatewayProcs is GOMAXPROCS for the child gateway (default 2, the cores of the throughput
 	// target).
 	GatewayProcs int
+	// CPUs pins the processes (Linux): "auto" (default) gives a child gateway GatewayProcs CPUs of
+	// its own and the harness the others, when there are at least GatewayProcs+2; "off" pins
+	// nothing; "G/H" names the gateway's and the harness's CPU lists ("0-1/2-7").
+	CPUs string
 	// Duration is measured per target and sweep step, after a warm-up (default 3 s).
 	Duration time.Duration
 	// Concurrency lists the sweep's client counts (default 1, 4, 16, 64, 128, 256).
@@ -103,6 +107,9 @@ type LatencyResult struct {
 	Added                       Percentiles // Gateway − Direct, per percentile
 	DirectErrors, GatewayErrors int
 	FirstError                  string
+	// GatewayCPU is the gateway process's CPU time per request (all its threads, trace capture
+	// included); 0 when its process is unknown.
+	GatewayCPU time.Duration
 }
 
 // LoadResult is one target at one sweep step.
@@ -111,6 +118,10 @@ type LoadResult struct {
 	FirstError       string
 	RPS              float64 // successful requests per second
 	P50, P99         time.Duration
+	// CPUPerRequest and CPUCores are the gateway process's CPU time per request and the cores it
+	// kept busy on average (gateway target only, when its process is known).
+	CPUPerRequest time.Duration
+	CPUCores      float64
 }
 
 // SweepStep is scenario 2 at one concurrency.
@@ -118,6 +129,19 @@ type SweepStep struct {
 	Concurrency     int
 	Direct, Gateway LoadResult
 	AddedP99        time.Duration
+	// Ideal is the throughput closed-loop clients reach when every request takes exactly the
+	// upstream delay; the direct path falling well short of it means the harness itself (load
+	// generator and fake upstream) is saturated at this step.
+	Ideal float64
+}
+
+// harnessSaturated is the share of Ideal below which the direct path is taken to be limited by
+// the harness rather than the upstream delay.
+const harnessSaturated = 0.9
+
+// HarnessLimited reports whether the direct path fell short of the ideal throughput.
+func (s SweepStep) HarnessLimited() bool {
+	return s.Ideal > 0 && s.Direct.RPS < harnessSaturated*s.Ideal
 }
 
 // StreamResult is one target's streams.
@@ -167,11 +191,14 @@ type TargetResult struct {
 type Report struct {
 	Mode                    string // ModeInProcess, ModeChild or ModeExternal
 	GatewayURL, UpstreamURL string
-	Latency                 LatencyResult
-	Sweep                   []SweepStep
-	Stream                  StreamReport
-	Memory                  MemoryReport
-	Targets                 []TargetResult
+	// CPUs says where the processes ran; Dedicated that the gateway had its CPUs to itself.
+	CPUs      string
+	Dedicated bool
+	Latency   LatencyResult
+	Sweep     []SweepStep
+	Stream    StreamReport
+	Memory    MemoryReport
+	Targets   []TargetResult
 }
 
 // Failed lists the targets that were measured and missed.
@@ -193,6 +220,26 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	}
 	conns := slices.Max(cfg.Concurrency) + 8
 	p := &printer{w: out}
+
+	mode := ModeInProcess
+	switch {
+	case cfg.Target != "":
+		mode = ModeExternal
+	case cfg.Binary != "":
+		mode = ModeChild
+	}
+	plan, err := planCPUs(cfg, mode)
+	if err != nil {
+		return rep, err
+	}
+	rep.CPUs, rep.Dedicated = plan.note, plan.dedicated
+	if len(plan.harness) > 0 {
+		restore, err := pinHarness(plan.harness)
+		if err != nil {
+			return rep, err
+		}
+		defer restore()
+	}
 
 	// The fake upstream.
 	var up upstreamControl
@@ -228,7 +275,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 			}
 		}
 	case cfg.Binary != "":
-		if gw, err = startChild(ctx, cfg.Binary, rep.UpstreamURL, cfg.GatewayProcs); err != nil {
+		if gw, err = startChild(ctx, cfg.Binary, rep.UpstreamURL, cfg.GatewayProcs, plan.gateway); err != nil {
 			return rep, err
 		}
 	default:
@@ -261,7 +308,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	defer sampler.stop()
 
 	// 1. Latency at one client.
-	if rep.Latency, err = measureLatency(ctx, direct, through, body, cfg.LatencyRequests); err != nil {
+	if rep.Latency, err = measureLatency(ctx, direct, through, body, cfg.LatencyRequests, gw.cpu); err != nil {
 		return rep, fmt.Errorf("latency scenario: %w", err)
 	}
 	p.latency(rep.Latency)
@@ -279,25 +326,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	warm := min(max(cfg.Duration/5, 100*time.Millisecond), time.Second)
 	p.sweepHeader(cfg, warm)
 	for _, c := range cfg.Concurrency {
-		s := SweepStep{Concurrency: c}
-		if s.Direct, err = measureLoad(ctx, direct, body, c, warm, cfg.Duration, cfg.UpstreamDelay); err != nil {
+		s := SweepStep{Concurrency: c, Ideal: float64(c) / cfg.UpstreamDelay.Seconds()}
+		if s.Direct, err = measureLoad(ctx, direct, body, c, warm, cfg.Duration, cfg.UpstreamDelay, nil); err != nil {
 			return rep, fmt.Errorf("sweep at %d clients, direct: %w", c, err)
 		}
-		if s.Gateway, err = measureLoad(ctx, through, body, c, warm, cfg.Duration, cfg.UpstreamDelay); err != nil {
+		if s.Gateway, err = measureLoad(ctx, through, body, c, warm, cfg.Duration, cfg.UpstreamDelay, gw.cpu); err != nil {
 			return rep, fmt.Errorf("sweep at %d clients, gateway: %w", c, err)
 		}
 		s.AddedP99 = s.Gateway.P99 - s.Direct.P99
 		rep.Sweep = append(rep.Sweep, s)
 		p.sweepRow(s)
 	}
-	p.sweepErrors(rep.Sweep)
+	p.sweepNotes(cfg, rep.Sweep)
 
 	// 4. Memory.
 	sampler.stop()
 	p.memory(rep.Memory)
 
 	rep.Targets = evaluate(cfg, rep)
-	p.targets(rep.Mode, rep.Targets)
+	p.targets(rep)
 	return rep, nil
 }
 

@@ -53,7 +53,7 @@ func tiny() Config {
 		Concurrency:     []int{1, 4},
 		LatencyRequests: 50,
 		StreamChunks:    5,
-		ChunkDelay:      5 * time.Millisecond,
+		ChunkDelay:      20 * time.Millisecond, // TTFT must stay under half of 80 ms on a busy machine
 		StreamRequests:  5,
 	}
 }
@@ -294,5 +294,74 @@ func TestRegisterFlags(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"-concurrency", "8,x"}); err == nil {
 		t.Error("want an error for a bad concurrency list")
+	}
+}
+
+func TestCPULists(t *testing.T) {
+	got, err := parseCPUs("0-1, 4,6-7")
+	if err != nil || fmt.Sprint(got) != "[0 1 4 6 7]" {
+		t.Fatalf("parseCPUs = %v, %v", got, err)
+	}
+	if s := formatCPUs(got); s != "0-1,4,6-7" {
+		t.Errorf("formatCPUs = %q", s)
+	}
+	for _, bad := range []string{"", "x", "3-1", "-1", "1,,2"} {
+		if _, err := parseCPUs(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+func TestPlanCPUs(t *testing.T) {
+	allowed, err := allowedCPUs()
+	if err != nil {
+		t.Skip(err)
+	}
+	cfg := Config{GatewayProcs: 2}.withDefaults()
+	p, err := planCPUs(cfg, ModeChild)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allowed) >= 4 {
+		if !p.dedicated || fmt.Sprint(p.gateway) != fmt.Sprint(allowed[:2]) || fmt.Sprint(p.harness) != fmt.Sprint(allowed[2:]) {
+			t.Errorf("auto with %d CPUs: %+v", len(allowed), p)
+		}
+	} else if p.dedicated || p.gateway != nil || !strings.Contains(p.note, "too few") {
+		t.Errorf("auto with %d CPUs: %+v", len(allowed), p)
+	}
+	for _, mode := range []string{ModeInProcess, ModeExternal} {
+		if p, err := planCPUs(cfg, mode); err != nil || p.dedicated || p.gateway != nil || p.harness != nil {
+			t.Errorf("auto, %s: %+v, %v", mode, p, err)
+		}
+	}
+	cfg.CPUs = "off"
+	if p, err := planCPUs(cfg, ModeChild); err != nil || p.gateway != nil || p.harness != nil {
+		t.Errorf("off: %+v, %v", p, err)
+	}
+	cfg.CPUs = "0/0"
+	if p, err := planCPUs(cfg, ModeChild); err != nil || p.dedicated || !strings.Contains(p.note, "overlapping") {
+		t.Errorf("0/0: %+v, %v", p, err)
+	}
+	for _, bad := range []string{"0-1", "x/1", "0/y"} {
+		cfg.CPUs = bad
+		if _, err := planCPUs(cfg, ModeChild); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	c0, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); { // burn CPU
+	}
+	c1, err := procCPU(os.Getpid())
+	if err != nil || c1 <= c0 {
+		t.Errorf("CPU time %v then %v, %v", c0, c1, err)
 	}
 }

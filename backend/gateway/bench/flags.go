@@ -19,6 +19,7 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&cfg.UpstreamAddr, "upstream-addr", cfg.UpstreamAddr, "listen address of the fake upstream started here (default 127.0.0.1:0)")
 	fs.StringVar(&cfg.Binary, "binary", cfg.Binary, "opentracy executable to start as the gateway (`serve` in a child process); empty runs it in process, without RSS")
 	fs.IntVar(&cfg.GatewayProcs, "gateway-procs", cfg.GatewayProcs, "GOMAXPROCS of the child gateway (default 2)")
+	fs.StringVar(&cfg.CPUs, "cpus", cfg.CPUs, "pinning (Linux): auto (the child gateway gets -gateway-procs CPUs of its own when there are 2 more for the harness), off, or GATEWAY/HARNESS CPU lists like 0-1/2-7")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per sweep step and target (default 3s)")
 	fs.Func("concurrency", "comma-separated client counts of the sweep (default 1,4,16,64,128,256)", func(s string) error {
 		c, err := ParseConcurrency(s)

@@ -171,14 +171,31 @@ func percentiles(samples []time.Duration) Percentiles {
 	return Percentiles{P50: percentile(samples, 0.50), P90: percentile(samples, 0.90), P99: percentile(samples, 0.99), Max: percentile(samples, 1)}
 }
 
+// cpuProbe reads the gateway process's CPU time; ok is false when it cannot.
+type cpuProbe func() (d time.Duration, ok bool)
+
+// cpuPer divides the CPU time used between two probes by n requests; 0 when unknown.
+func cpuPer(c0, c1 time.Duration, ok0, ok1 bool, n int) time.Duration {
+	if !ok0 || !ok1 || n == 0 {
+		return 0
+	}
+	return (c1 - c0) / time.Duration(n)
+}
+
 // measureLatency sends n sequential requests to each target, alternating (and alternating which
-// goes first) so that drift in the machine's state affects both alike.
-func measureLatency(ctx context.Context, direct, gw *client, body []byte, n int) (LatencyResult, error) {
+// goes first) so that drift in the machine's state affects both alike. cpu, if not nil, reads the
+// gateway's CPU time: it is idle while the direct requests run, so all it uses in the loop is
+// charged to its own requests.
+func measureLatency(ctx context.Context, direct, gw *client, body []byte, n int, cpu cpuProbe) (LatencyResult, error) {
 	warm := max(n/10, 20)
 	for range warm {
 		_, _ = direct.do(ctx, body)
 		_, _ = gw.do(ctx, body)
 	}
+	if cpu == nil {
+		cpu = func() (time.Duration, bool) { return 0, false }
+	}
+	c0, ok0 := cpu()
 	ds, gs := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
 	var de, ge errCount
 	one := func(c *client, samples *[]time.Duration, errs *errCount) {
@@ -201,10 +218,12 @@ func measureLatency(ctx context.Context, direct, gw *client, body []byte, n int)
 			one(direct, &ds, &de)
 		}
 	}
+	c1, ok1 := cpu()
 	r := LatencyResult{
 		Requests: n,
 		Direct:   percentiles(ds), Gateway: percentiles(gs),
 		DirectErrors: de.n, GatewayErrors: ge.n, FirstError: firstOf(de.first, ge.first),
+		GatewayCPU: cpuPer(c0, c1, ok0, ok1, len(gs)+ge.n),
 	}
 	r.Added = Percentiles{P50: r.Gateway.P50 - r.Direct.P50, P90: r.Gateway.P90 - r.Direct.P90, P99: r.Gateway.P99 - r.Direct.P99, Max: r.Gateway.Max - r.Direct.Max}
 	return r, nil
@@ -221,10 +240,24 @@ func firstOf(s ...string) string {
 
 // measureLoad runs conc closed-loop clients against c: warm-up first (connections opened, nothing
 // recorded), then dur of recorded requests. Each client keeps its own samples, merged at the end.
-func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, dur, upstreamDelay time.Duration) (LoadResult, error) {
+// cpu, if not nil, is read when recording starts and ends.
+func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, dur, upstreamDelay time.Duration, cpu cpuProbe) (LoadResult, error) {
 	start := time.Now()
 	warmEnd := start.Add(warm)
 	end := warmEnd.Add(dur)
+	var c0, c1 time.Duration
+	var ok0, ok1 bool
+	var probes sync.WaitGroup
+	if cpu != nil {
+		probes.Go(func() {
+			if sleepCtx(ctx, time.Until(warmEnd)) {
+				c0, ok0 = cpu()
+			}
+			if sleepCtx(ctx, time.Until(end)) {
+				c1, ok1 = cpu()
+			}
+		})
+	}
 	// Enough room for a client's requests at the upstream's pace, so appends do not reallocate.
 	capacity := 64
 	if upstreamDelay > 0 {
@@ -258,6 +291,7 @@ func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, du
 		})
 	}
 	wg.Wait()
+	probes.Wait()
 	if err := ctx.Err(); err != nil {
 		return LoadResult{}, err
 	}
@@ -268,10 +302,15 @@ func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, du
 		ec.merge(errs[w])
 	}
 	p := percentiles(all)
-	return LoadResult{
+	r := LoadResult{
 		Requests: len(all), Errors: ec.n, FirstError: ec.first,
 		RPS: float64(len(all)) / dur.Seconds(), P50: p.P50, P99: p.P99,
-	}, nil
+		CPUPerRequest: cpuPer(c0, c1, ok0, ok1, len(all)+ec.n),
+	}
+	if ok0 && ok1 {
+		r.CPUCores = (c1 - c0).Seconds() / dur.Seconds()
+	}
+	return r, nil
 }
 
 // measureStream sends n streaming requests to each target, alternating.

@@ -43,6 +43,7 @@ func (p *printer) header(cfg Config, rep Report, gw *gatewayUnderTest) {
 	p.row(w, "upstream", rep.UpstreamURL+" (fake OpenAI on loopback)")
 	p.row(w, "model", cfg.Model)
 	p.row(w, "harness", fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version()))
+	p.row(w, "cpus", rep.CPUs)
 }
 
 // pctWidths are the columns of the percentile tables.
@@ -57,6 +58,9 @@ func (p *printer) latency(r LatencyResult) {
 		v    Percentiles
 	}{{"direct", r.Direct}, {"gateway", r.Gateway}, {"added", r.Added}} {
 		p.row(pctWidths(), s.name, dur(s.v.P50), dur(s.v.P90), dur(s.v.P99), dur(s.v.Max))
+	}
+	if r.GatewayCPU > 0 {
+		p.row(pctWidths(), "gateway CPU", dur(r.GatewayCPU)+" per request (all its threads, trace capture included)")
 	}
 	p.errors(r.DirectErrors, r.GatewayErrors, r.FirstError)
 }
@@ -82,28 +86,54 @@ func (p *printer) stream(r StreamReport) {
 }
 
 // sweepWidths are the columns of the sweep table.
-func sweepWidths() []int { return []int{9, 9, 10, 10, 6, 9, 10, 10, 6} }
+func sweepWidths() []int { return []int{9, 9, 10, 10, 6, 9, 10, 10, 6, 11, 12} }
 
 func (p *printer) sweepHeader(cfg Config, warm time.Duration) {
 	p.line("")
 	p.line("Concurrency sweep (upstream delay %s; closed-loop clients; %s per step and target after %s warm-up)",
 		dur(cfg.UpstreamDelay), dur(cfg.Duration), dur(warm))
 	p.row(sweepWidths(), "", "direct", "", "", "", "gateway")
-	p.row(sweepWidths(), "clients", "req/s", "p50", "p99", "err", "req/s", "p50", "p99", "err", "added p99")
+	p.row(sweepWidths(), "clients", "req/s", "p50", "p99", "err", "req/s", "p50", "p99", "err", "added p99", "gw CPU/req", "gw cores")
 }
 
 func (p *printer) sweepRow(s SweepStep) {
+	cpu, cores := "", ""
+	if s.Gateway.CPUPerRequest > 0 {
+		cpu, cores = dur(s.Gateway.CPUPerRequest), fmt.Sprintf("%.2f", s.Gateway.CPUCores)
+	}
+	mark := ""
+	if s.HarnessLimited() {
+		mark = " *"
+	}
 	p.row(sweepWidths(), fmt.Sprint(s.Concurrency),
-		rps(s.Direct.RPS), dur(s.Direct.P50), dur(s.Direct.P99), fmt.Sprint(s.Direct.Errors),
+		rps(s.Direct.RPS)+mark, dur(s.Direct.P50), dur(s.Direct.P99), fmt.Sprint(s.Direct.Errors),
 		rps(s.Gateway.RPS), dur(s.Gateway.P50), dur(s.Gateway.P99), fmt.Sprint(s.Gateway.Errors),
-		dur(s.AddedP99))
+		dur(s.AddedP99), cpu, cores)
 }
 
-func (p *printer) sweepErrors(steps []SweepStep) {
+// sweepNotes explains the table: first errors, steps where the harness itself ran out of
+// capacity, and the throughput the gateway's CPU cost per request allows.
+func (p *printer) sweepNotes(cfg Config, steps []SweepStep) {
 	for _, s := range steps {
 		if e := firstOf(s.Direct.FirstError, s.Gateway.FirstError); e != "" {
-			p.row(sweepWidths(), "", fmt.Sprintf("first error at %d clients: %s", s.Concurrency, e))
+			p.line("  first error at %d clients: %s", s.Concurrency, e)
 		}
+	}
+	for _, s := range steps {
+		if s.HarnessLimited() {
+			p.line("  * direct reached %.0f%% of the %s req/s that %d clients allow at %s: the load generator and fake upstream are saturated there, and the gateway competes with them for CPU unless pinned apart",
+				100*s.Direct.RPS/s.Ideal, rps(s.Ideal), s.Concurrency, dur(cfg.UpstreamDelay))
+		}
+	}
+	var busiest SweepStep
+	for _, s := range steps {
+		if s.Gateway.RPS > busiest.Gateway.RPS && s.Gateway.CPUPerRequest > 0 {
+			busiest = s
+		}
+	}
+	if c := busiest.Gateway.CPUPerRequest; c > 0 {
+		p.line("  gateway CPU %s per request at %d clients: %d cores of its own would serve up to ≈%s req/s before CPU runs out",
+			dur(c), busiest.Concurrency, cfg.GatewayProcs, rps(float64(cfg.GatewayProcs)*float64(time.Second)/float64(c)))
 	}
 }
 
@@ -119,9 +149,9 @@ func (p *printer) memory(m MemoryReport) {
 	p.row(w, "peak under load", fmt.Sprintf("%s sampled every 50ms, %s VmHWM", mb(m.PeakSampled), mb(m.HighWater)))
 }
 
-func (p *printer) targets(mode string, ts []TargetResult) {
+func (p *printer) targets(rep Report) {
 	p.line("")
-	switch mode {
+	switch rep.Mode {
 	case ModeInProcess:
 		p.line("Targets (traces captured in memory)")
 	case ModeChild:
@@ -129,10 +159,21 @@ func (p *printer) targets(mode string, ts []TargetResult) {
 	default:
 		p.line("Targets (the external gateway as configured)")
 	}
-	w := []int{46, 16, 30}
+	w := []int{54, 16, 34}
 	p.row(w, "target", "want", "got", "result")
-	for _, t := range ts {
+	met, measured := 0, 0
+	for _, t := range rep.Targets {
 		p.row(w, t.Name, t.Want, t.Got, t.Status)
+		if t.Status != Skip {
+			measured++
+		}
+		if t.Status == Pass {
+			met++
+		}
+	}
+	p.line("  %d of %d measured targets met", met, measured)
+	if !rep.Dedicated && rep.Mode != ModeExternal {
+		p.line("  CPUs %s; the throughput and tail-latency targets assume a gateway with cores of its own.", rep.CPUs)
 	}
 }
 
@@ -150,19 +191,22 @@ func evaluate(cfg Config, rep Report) []TargetResult {
 		TargetResult{"added p99 at 1 client", "≤ " + dur(targetAddedP99), dur(l.Added.P99) + errNote, passFail(latencyOK && l.Added.P99 <= targetAddedP99)},
 	)
 
-	// Throughput: the best step meeting all three conditions, else the busiest step.
-	cores := fmt.Sprintf("%d procs", cfg.GatewayProcs)
-	switch rep.Mode {
-	case ModeInProcess:
-		cores = "shared CPUs"
-	case ModeExternal:
+	// Throughput: among the error-free steps that reach the target rate, the one adding least to
+	// p99 (more clients than needed for the rate only add queueing); else the busiest step.
+	cores := fmt.Sprintf("%d procs, own CPUs", cfg.GatewayProcs)
+	switch {
+	case rep.Mode == ModeInProcess:
+		cores = "in process, shared CPUs"
+	case rep.Mode == ModeExternal:
 		cores = "external"
+	case !rep.Dedicated:
+		cores = fmt.Sprintf("%d procs, shared CPUs", cfg.GatewayProcs)
 	}
 	if len(rep.Sweep) > 0 {
 		best, found := rep.Sweep[0], false
 		for _, s := range rep.Sweep {
-			ok := s.Gateway.RPS >= targetRPS && s.Gateway.Errors == 0 && s.AddedP99 < targetLoadAddedP99
-			if ok && (!found || s.Gateway.RPS > best.Gateway.RPS) {
+			ok := s.Gateway.RPS >= targetRPS && s.Gateway.Errors == 0
+			if ok && (!found || s.AddedP99 < best.AddedP99) {
 				best, found = s, true
 			}
 			if !found && s.Gateway.RPS > best.Gateway.RPS {

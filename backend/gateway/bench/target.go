@@ -108,9 +108,19 @@ func startInProcess(addr, upstream, model, key string) (*gatewayUnderTest, error
 	}, nil
 }
 
+// cpu reads the gateway process's CPU time so far; ok is false when it cannot be read.
+func (g *gatewayUnderTest) cpu() (d time.Duration, ok bool) {
+	if g.pid == 0 {
+		return 0, false
+	}
+	d, err := procCPU(g.pid)
+	return d, err == nil
+}
+
 // startChild runs `binary serve` on a free loopback port with a throw-away data directory and an
-// environment that configures only the "openai" provider, pointed at upstream.
-func startChild(ctx context.Context, binary, upstream string, procs int) (*gatewayUnderTest, error) {
+// environment that configures only the "openai" provider, pointed at upstream; with cpus, the
+// child runs on those CPUs only.
+func startChild(ctx context.Context, binary, upstream string, procs int, cpus []int) (*gatewayUnderTest, error) {
 	dir, err := os.MkdirTemp("", "opentracy-bench-*")
 	if err != nil {
 		return nil, fmt.Errorf("gateway child: %w", err)
@@ -125,7 +135,15 @@ func startChild(ctx context.Context, binary, upstream string, procs int) (*gatew
 	out := newLineWatcher("Gateway URL:")
 	cmd.Stdout = out
 	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if len(cpus) > 0 {
+		start = func() error { return startPinned(cpus, cmd.Start) }
+	}
+	if err := start(); err != nil {
+		if cmd.Process != nil { // started, but its pinning failed
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("gateway child: start %s: %w", binary, err)
 	}
