@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
@@ -104,28 +107,26 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		fail(status, "invalid_request_error", code, err.Error())
 		return
 	}
-	model := gjson.GetBytes(body, "model")
-	tr.RequestedModel = model.String()
-	tr.Stream = gjson.GetBytes(body, "stream").Bool()
-	tr.User = gjson.GetBytes(body, "user").String()
+	f := scanRequest(body, ep.inputPath)
+	tr.RequestedModel = strings.Clone(f.model.String())
+	tr.Stream = f.stream.Bool()
+	tr.User = strings.Clone(f.user.String())
 	if ep.wire == anthropicWire {
-		tr.User = gjson.GetBytes(body, "metadata.user_id").String()
+		tr.User = strings.Clone(f.metadata.Get("user_id").String())
 	}
-	if in := gjson.GetBytes(body, ep.inputPath); in.Exists() {
-		tr.Input = json.RawMessage(in.Raw)
-	}
-	if tools := gjson.GetBytes(body, "tools"); tools.Exists() {
-		tr.Tools = json.RawMessage(tools.Raw)
-	}
-	if tr.Metadata, err = metadata(r, body); err != nil {
+	// The trace shares the body's bytes rather than copying them: most of a long request is its
+	// input, and the body is never modified.
+	tr.Input = rawOf(body, f.input)
+	tr.Tools = rawOf(body, f.tools)
+	if tr.Metadata, err = metadata(r, f.metadata); err != nil {
 		fail(http.StatusBadRequest, "invalid_request_error", "invalid_metadata", err.Error())
 		return
 	}
-	if model.Type != gjson.String || model.String() == "" {
+	if f.model.Type != gjson.String || tr.RequestedModel == "" {
 		fail(http.StatusBadRequest, "invalid_request_error", "missing_model", "you must provide a model parameter (a string)")
 		return
 	}
-	p, err := g.route(model.String())
+	p, err := g.route(tr.RequestedModel)
 	if err != nil {
 		fail(http.StatusNotFound, "invalid_request_error", "model_not_found", err.Error())
 		return
@@ -133,7 +134,7 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	tr.Alias = p.alias
 
 	c := &call{body: body, stream: tr.Stream, header: r.Header, send: ep.send, newObserver: ep.newObserver, wire: ep.wire}
-	if c.stream && ep.usageOption && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
+	if c.stream && ep.usageOption && !f.streamOptions.Get("include_usage").Bool() {
 		// Usage is what prices the request: ask for it, and keep the extra chunk from the client.
 		if c.body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
 			fail(http.StatusBadRequest, "invalid_request_error", "invalid_json", "stream_options: "+err.Error())
@@ -144,9 +145,61 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	g.serve(w, r, p, c, tr)
 }
 
-// readBody reads a bounded JSON body; the error's status is 413 or 400 and its message says why.
+// requestFields are the top-level fields of a request the gateway reads.
+type requestFields struct {
+	model, stream, user, metadata, input, tools, streamOptions gjson.Result
+}
+
+// scanRequest finds the fields in one pass over a valid JSON object. A lookup per field would
+// scan the body again each time, and SDKs put "model" after "messages", so with a long context
+// every lookup walks all of it. The first of duplicate keys wins, as with gjson.Get.
+//
+// The results point into body itself (gjson.GetBytes reads bytes the same way), so body must not
+// change while they are used, and strings kept beyond the request must be cloned.
+func scanRequest(body []byte, inputPath string) requestFields {
+	var f requestFields
+	if len(body) == 0 {
+		return f
+	}
+	gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))).ForEach(func(k, v gjson.Result) bool {
+		var dst *gjson.Result
+		switch k.Str {
+		case "model":
+			dst = &f.model
+		case "stream":
+			dst = &f.stream
+		case "user":
+			dst = &f.user
+		case "metadata":
+			dst = &f.metadata
+		case "tools":
+			dst = &f.tools
+		case "stream_options":
+			dst = &f.streamOptions
+		case inputPath:
+			dst = &f.input
+		default:
+			return true
+		}
+		if !dst.Exists() {
+			*dst = v
+		}
+		return true
+	})
+	return f
+}
+
+// rawOf returns the bytes of a value found by scanRequest as a slice of body, or nil.
+func rawOf(body []byte, v gjson.Result) json.RawMessage {
+	if !v.Exists() || v.Index <= 0 || v.Index+len(v.Raw) > len(body) {
+		return nil
+	}
+	return body[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)]
+}
+
+// readBody reads a bounded JSON object; the error's status is 413 or 400 and its message says why.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
+	body, err := readAllSized(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes), r.ContentLength, g.opts.MaxBodyBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -166,30 +219,59 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int,
 		}
 		return nil, http.StatusBadRequest, fmt.Errorf("request body is not valid JSON: %v", err)
 	}
-	if !gjson.ParseBytes(body).IsObject() {
+	// Valid JSON starting with '{' is an object: no need to parse it all again to know.
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); trimmed[0] != '{' {
 		return nil, http.StatusBadRequest, errors.New("request body must be a JSON object")
 	}
 	return body, 0, nil
 }
 
+// maxPresize bounds the buffer allocated on the strength of a Content-Length alone, before the
+// bytes arrive (a client announcing a huge body and trickling it must not cost that much memory).
+const maxPresize = 1 << 20
+
+// readAllSized is io.ReadAll with the buffer sized from the announced length: a large body is
+// read without the copies and small reads of a buffer grown from 512 bytes.
+func readAllSized(r io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length > 0 {
+		size = min(length, limit, maxPresize) + 1 // +1: the EOF read needs room too
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the growth
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
 // metadata merges the body's "metadata" object with the X-OpenTracy-Metadata header (which wins).
 // Non-string values are kept as their JSON text.
-func metadata(r *http.Request, body []byte) (map[string]string, error) {
+func metadata(r *http.Request, m gjson.Result) (map[string]string, error) {
 	var out map[string]string
 	add := func(obj gjson.Result) {
 		obj.ForEach(func(k, v gjson.Result) bool {
 			if out == nil {
 				out = map[string]string{}
 			}
+			// Cloned: the values point into the request body (see scanRequest).
 			if v.Type == gjson.String {
-				out[k.String()] = v.String()
+				out[strings.Clone(k.String())] = strings.Clone(v.String())
 			} else {
-				out[k.String()] = v.Raw
+				out[strings.Clone(k.String())] = strings.Clone(v.Raw)
 			}
 			return true
 		})
 	}
-	if m := gjson.GetBytes(body, "metadata"); m.IsObject() {
+	if m.IsObject() {
 		add(m)
 	}
 	if h := r.Header.Get(HeaderMetadata); h != "" {
