@@ -61,7 +61,7 @@ type toolCallAcc struct {
 	args          strings.Builder
 }
 
-func newChatObserver() observer { return &chatObserver{choices: map[int64]*choiceAcc{}} }
+func newChatObserver() observer { return &chatObserver{} } // choices is made by the first event
 
 // ended is false: an OpenAI stream ends with [DONE], which the relay handles itself.
 func (o *chatObserver) ended() bool { return false }
@@ -86,6 +86,9 @@ func (o *chatObserver) event(data []byte, stripUsage bool) bool {
 		}
 	}
 	choices.ForEach(func(_, c gjson.Result) bool {
+		if o.choices == nil {
+			o.choices = map[int64]*choiceAcc{}
+		}
 		idx := c.Get("index").Int()
 		acc := o.choices[idx]
 		if acc == nil {

@@ -119,7 +119,7 @@ func (g *Gateway) attempt(ctx context.Context, prov providers.Provider, dep depl
 		return nil, g.asProviderError(dep, err, to)
 	}
 	idle.attach(resp.Body)
-	first, err := readEvent(idle.reader())
+	first, err := readEvent(idle.reader(), nil)
 	if err == nil && len(first) == 0 {
 		err = io.ErrUnexpectedEOF
 	}

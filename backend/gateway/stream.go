@@ -7,11 +7,16 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"opentracy/backend/traces"
 )
+
+// streamReaders recycles the read buffers of upstream streams: one per stream, each too large to
+// allocate and clear again for every request.
+var streamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
 // idleReader cancels an upstream stream that stays silent longer than its idle timeout; a stream
 // that keeps sending is never cut, however long it lasts.
@@ -34,7 +39,8 @@ func newIdleReader(timeout time.Duration, cancel func()) *idleReader {
 
 func (ir *idleReader) attach(body io.ReadCloser) {
 	ir.body = body
-	ir.br = bufio.NewReaderSize(ir, 32<<10)
+	ir.br = streamReaders.Get().(*bufio.Reader)
+	ir.br.Reset(ir)
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
@@ -49,15 +55,22 @@ func (ir *idleReader) reader() *bufio.Reader { return ir.br }
 func (ir *idleReader) expired() bool         { return ir.fired.Load() }
 func (ir *idleReader) stop()                 { ir.timer.Stop() }
 
+// close ends the stream and recycles its buffer: nothing may read after it.
 func (ir *idleReader) close() {
 	ir.timer.Stop()
 	ir.body.Close()
+	if ir.br != nil {
+		ir.br.Reset(nil)
+		streamReaders.Put(ir.br)
+		ir.br = nil
+	}
 }
 
-// readEvent reads the next server-sent event block, up to and including its blank line. Blocks
-// with only comments (keep-alives) are returned too. At the end of the stream it returns io.EOF.
-func readEvent(br *bufio.Reader) ([]byte, error) {
-	var block []byte
+// readEvent reads the next server-sent event block, up to and including its blank line, into
+// buf's memory (reused from one event to the next). Blocks with only comments (keep-alives) are
+// returned too. At the end of the stream it returns io.EOF.
+func readEvent(br *bufio.Reader, buf []byte) ([]byte, error) {
+	block := buf[:0]
 	for {
 		line, err := br.ReadSlice('\n')
 		for errors.Is(err, bufio.ErrBufferFull) { // a line longer than the buffer
@@ -110,12 +123,37 @@ func eventData(block []byte) []byte {
 
 // isComment reports whether a block holds only comment lines.
 func isComment(block []byte) bool {
-	for _, line := range bytes.Split(bytes.TrimSpace(block), []byte("\n")) {
-		if len(line) > 0 && line[0] != ':' {
+	for len(block) > 0 {
+		var line []byte
+		line, block, _ = bytes.Cut(block, []byte("\n"))
+		if line = bytes.TrimSpace(line); len(line) > 0 && line[0] != ':' {
 			return false
 		}
 	}
 	return true
+}
+
+// eventBuffered reports whether the next event readEvent returns is whole in br's buffer already:
+// a non-blank line, then a blank one. It can then be written behind the current event without a
+// flush in between, since it has arrived already.
+func eventBuffered(br *bufio.Reader) bool {
+	data, _ := br.Peek(br.Buffered()) // never reads: that much is buffered
+	content := false
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return false
+		}
+		line := data[:i]
+		data = data[i+1:]
+		if len(bytes.TrimRight(line, "\r")) == 0 {
+			if content {
+				return true
+			}
+			continue // readEvent skips blocks of blank lines and whitespace
+		}
+		content = content || len(bytes.TrimSpace(line)) > 0
+	}
 }
 
 // deliver relays a successful upstream answer to the client and completes the trace.
@@ -145,22 +183,33 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 	w.WriteHeader(http.StatusOK)
 	tr.Status = http.StatusOK
 	rc := http.NewResponseController(w)
-	send := func(block []byte) bool {
+	br := res.idle.reader()
+	unflushed := false
+	write := func(block []byte) bool {
 		if _, err := w.Write(block); err != nil {
 			tr.Error = "client disconnected during the stream"
 			return false
 		}
+		unflushed = true
+		return true
+	}
+	flush := func() bool {
+		if !unflushed {
+			return true
+		}
+		unflushed = false
 		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			tr.Error = "client disconnected during the stream"
 			return false
 		}
 		return true
 	}
+	send := func(block []byte) bool { return write(block) && flush() }
 
 	block := res.first
 	for {
 		if isComment(block) {
-			if !send(block) {
+			if !write(block) {
 				return
 			}
 		} else {
@@ -169,16 +218,22 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 				send(block)
 				return
 			}
-			if obs.event(data, c.stripUsage) && !send(block) {
+			if obs.event(data, c.stripUsage) && !write(block) {
 				return
 			}
 			if tr.TTFTMillis == 0 {
 				tr.TTFTMillis = millis(g.now().Sub(tr.StartedAt))
 			}
 		}
+		// Events that have arrived already go out with this one, in one write; whatever was
+		// written is flushed before waiting on the upstream, so nothing is ever held back.
+		if !eventBuffered(br) && !flush() {
+			return
+		}
 		var err error
-		block, err = readEvent(res.idle.reader())
+		block, err = readEvent(br, block)
 		if errors.Is(err, io.EOF) && obs.ended() {
+			flush()
 			return // formats without [DONE] (Anthropic's) end after their last event
 		}
 		if err != nil {
