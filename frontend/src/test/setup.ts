@@ -4,7 +4,7 @@ import { afterEach, vi } from 'vitest';
 
 // Mantine renders slowly under jsdom on a small machine (a screen's first render can take a
 // second or two): give findBy* and the tests room, so that they fail on behaviour, not speed.
-configure({ asyncUtilTimeout: 5_000 });
+configure({ asyncUtilTimeout: 10_000 });
 vi.setConfig({ testTimeout: 30_000 });
 
 // jsdom lacks browser APIs that Mantine relies on.

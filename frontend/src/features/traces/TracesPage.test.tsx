@@ -15,7 +15,7 @@ import {
 import { scrollTo, useFakeLayout } from '../../test/layout';
 import { renderApp } from '../../test/renderApp';
 
-useFakeLayout();
+useFakeLayout({ height: 400 });
 
 const facets: TraceAggregates['series'] = [
   { group: 'gpt-4o', buckets: [{ ...emptyBucket(), requests: 3 }] },
@@ -175,7 +175,7 @@ describe('Traces screen', () => {
 
     const scroller = traces.parentElement;
     if (!scroller) throw new Error('the table has no scroll container');
-    act(() => scrollTo(scroller, 50 * 41 - 800));
+    act(() => scrollTo(scroller, 50 * 41 - 400));
 
     await expect.poll(() => lastListQuery(api)?.get('cursor')).toBe('page-2');
     expect(await screen.findByText('70 traces')).toBeInTheDocument();

@@ -50,7 +50,7 @@ export function TracesTable({ traces, hasMore, loadingMore, onLoadMore, linkTo, 
     getScrollElement: () => scrollRef.current,
     estimateSize: () => TRACE_ROW_HEIGHT,
     getItemKey: (index) => traces[index]?.id ?? index,
-    overscan: 10,
+    overscan: 6,
   });
   const items = virtualizer.getVirtualItems();
   const lastIndex = items.at(-1)?.index ?? -1;
