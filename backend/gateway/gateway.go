@@ -135,15 +135,30 @@ type routes struct {
 	providers map[string]providers.Provider
 	order     []string // provider names in configuration order
 	models    map[string][]string
+	// deployments of each bare model name with a configured provider, built once rather than
+	// on every request (shared: read only).
+	deployments map[string][]deployment
 }
 
 // SetProviders replaces the providers and the bare-model map; requests in flight finish with
 // the providers they started with.
 func (g *Gateway) SetProviders(list []providers.Provider, models map[string][]string) {
-	r := &routes{providers: make(map[string]providers.Provider, len(list)), models: models}
+	r := &routes{providers: make(map[string]providers.Provider, len(list)), models: models,
+		deployments: make(map[string][]deployment, len(models))}
 	for _, p := range list {
 		r.providers[p.Name()] = p
 		r.order = append(r.order, p.Name())
+	}
+	for model, names := range models {
+		var deps []deployment
+		for _, n := range names {
+			if _, ok := r.providers[n]; ok {
+				deps = append(deps, deployment{provider: n, model: model})
+			}
+		}
+		if len(deps) > 0 {
+			r.deployments[model] = deps
+		}
 	}
 	g.routes.Store(r)
 }

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
@@ -152,16 +151,11 @@ type requestFields struct {
 
 // scanRequest finds the fields in one pass over a valid JSON object. A lookup per field would
 // scan the body again each time, and SDKs put "model" after "messages", so with a long context
-// every lookup walks all of it. The first of duplicate keys wins, as with gjson.Get.
-//
-// The results point into body itself (gjson.GetBytes reads bytes the same way), so body must not
-// change while they are used, and strings kept beyond the request must be cloned.
+// every lookup walks all of it. The first of duplicate keys wins, as with gjson.Get. The results
+// point into body (see viewJSON).
 func scanRequest(body []byte, inputPath string) requestFields {
 	var f requestFields
-	if len(body) == 0 {
-		return f
-	}
-	gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))).ForEach(func(k, v gjson.Result) bool {
+	viewJSON(body).ForEach(func(k, v gjson.Result) bool {
 		var dst *gjson.Result
 		switch k.Str {
 		case "model":
@@ -187,14 +181,6 @@ func scanRequest(body []byte, inputPath string) requestFields {
 		return true
 	})
 	return f
-}
-
-// rawOf returns the bytes of a value found by scanRequest as a slice of body, or nil.
-func rawOf(body []byte, v gjson.Result) json.RawMessage {
-	if !v.Exists() || v.Index <= 0 || v.Index+len(v.Raw) > len(body) {
-		return nil
-	}
-	return body[v.Index : v.Index+len(v.Raw) : v.Index+len(v.Raw)]
 }
 
 // readBody reads a bounded JSON object; the error's status is 413 or 400 and its message says why.
@@ -262,7 +248,7 @@ func metadata(r *http.Request, m gjson.Result) (map[string]string, error) {
 			if out == nil {
 				out = map[string]string{}
 			}
-			// Cloned: the values point into the request body (see scanRequest).
+			// Cloned: the values point into the request body (see viewJSON).
 			if v.Type == gjson.String {
 				out[strings.Clone(k.String())] = strings.Clone(v.String())
 			} else {

@@ -66,11 +66,22 @@ func newChatObserver() observer { return &chatObserver{} } // choices is made by
 // ended is false: an OpenAI stream ends with [DONE], which the relay handles itself.
 func (o *chatObserver) ended() bool { return false }
 
+// whole reads the answer in one pass; the choices kept are a slice of body (see viewJSON).
 func (o *chatObserver) whole(body []byte) {
-	o.usage = usageFrom(gjson.GetBytes(body, "usage"))
-	if c := gjson.GetBytes(body, "choices"); c.IsArray() {
-		o.raw = json.RawMessage(c.Raw)
-	}
+	seenUsage := false // the first of duplicate keys counts, as with gjson.Get
+	viewJSON(body).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "usage":
+			if !seenUsage {
+				o.usage, seenUsage = usageFrom(v), true
+			}
+		case "choices":
+			if v.IsArray() && o.raw == nil { // whole is called once
+				o.raw = rawOf(body, v)
+			}
+		}
+		return true
+	})
 }
 
 func (o *chatObserver) event(data []byte, stripUsage bool) bool {
@@ -175,10 +186,10 @@ func (o *chatObserver) finish(tr *traces.Trace) {
 	}
 	if o.raw != nil {
 		tr.Output = o.raw
-		first := gjson.GetBytes(o.raw, "0")
-		tr.FinishReason = first.Get("finish_reason").String()
+		first := viewJSON(o.raw).Get("0")
+		tr.FinishReason = strings.Clone(first.Get("finish_reason").String())
 		if tc := first.Get("message.tool_calls"); tc.IsArray() {
-			tr.ToolCalls = json.RawMessage(tc.Raw)
+			tr.ToolCalls = rawOf(o.raw, tc)
 		}
 	}
 }
@@ -192,13 +203,18 @@ type bodyObserver struct {
 	output     json.RawMessage
 }
 
+// whole reads the answer in one pass; the output kept is a slice of body (see viewJSON).
 func (o *bodyObserver) whole(body []byte) {
-	o.usage = usageFrom(gjson.GetBytes(body, "usage"))
-	if o.outputPath != "" {
-		if out := gjson.GetBytes(body, o.outputPath); out.Exists() {
-			o.output = json.RawMessage(out.Raw)
+	seenUsage, seenOutput := false, false // the first of duplicate keys counts, as with gjson.Get
+	viewJSON(body).ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "usage" && !seenUsage:
+			o.usage, seenUsage = usageFrom(v), true
+		case k.Str == o.outputPath && o.outputPath != "" && !seenOutput:
+			o.output, seenOutput = rawOf(body, v), true
 		}
-	}
+		return true
+	})
 }
 
 func (o *bodyObserver) event(data []byte, stripUsage bool) bool {

@@ -169,15 +169,22 @@ func (g *Gateway) retryDelay(try int, perr *providers.Error) (time.Duration, boo
 	return time.Duration(g.jitter() * backoff), true // full jitter spreads retries of many clients
 }
 
-// usable drops deployments in cooldown, keeping at least the last candidate.
+// usable drops deployments in cooldown, keeping at least the last candidate. The result may be
+// deps itself: callers only read it.
 func (g *Gateway) usable(deps []deployment) []deployment {
 	g.cooldownMu.Lock()
 	defer g.cooldownMu.Unlock()
+	if len(g.cooldowns) == 0 {
+		return deps // the usual case: nothing to drop, nothing to copy
+	}
 	now := g.now()
 	out := make([]deployment, 0, len(deps))
 	for _, d := range deps {
-		if until, ok := g.cooldowns[d]; ok && now.Before(until) {
-			continue
+		if until, ok := g.cooldowns[d]; ok {
+			if now.Before(until) {
+				continue
+			}
+			delete(g.cooldowns, d) // over: forget it, so the map empties again
 		}
 		out = append(out, d)
 	}

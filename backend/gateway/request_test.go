@@ -2,7 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"sync"
 	"testing"
+	"time"
+
+	"opentracy/backend/aliases"
+	"opentracy/backend/providers/openai/openaitest"
 )
 
 func TestScanRequest(t *testing.T) {
@@ -35,5 +40,28 @@ func TestReadAllSized(t *testing.T) {
 	}
 	if got, _ := readAllSized(bytes.NewReader(data), int64(len(data)), 1<<30); cap(got) != len(data)+1 {
 		t.Errorf("announced length: cap %d, want %d (no growth)", cap(got), len(data)+1)
+	}
+}
+
+// TestCooldownEnds: once its cooldown is over a deployment is tried first again, and forgotten.
+func TestCooldownEnds(t *testing.T) {
+	h := newHarness(t, []string{"primary", "backup"}, withAliases(t, aliases.Alias{Name: "smart", Targets: []aliases.Target{{Model: "primary/gpt-4o"}, {Model: "backup/gpt-4o-mini"}}}))
+	var mu sync.Mutex
+	now := time.Now()
+	h.gw.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h.up["primary"].Enqueue(openaitest.Unavailable(), openaitest.Unavailable(), openaitest.Unavailable())
+	if resp := h.post("/v1/chat/completions", `{"model":"smart","messages":[]}`); resp.Header.Get(HeaderProvider) != "backup" {
+		t.Fatalf("served by %q", resp.Header.Get(HeaderProvider))
+	}
+	mu.Lock()
+	now = now.Add(h.gw.opts.Retry.Cooldown + time.Second)
+	mu.Unlock()
+	if resp := h.post("/v1/chat/completions", `{"model":"smart","messages":[]}`); resp.Header.Get(HeaderProvider) != "primary" {
+		t.Errorf("after the cooldown, served by %q", resp.Header.Get(HeaderProvider))
+	}
+	h.gw.cooldownMu.Lock()
+	defer h.gw.cooldownMu.Unlock()
+	if len(h.gw.cooldowns) != 0 {
+		t.Errorf("cooldowns left: %v", h.gw.cooldowns)
 	}
 }

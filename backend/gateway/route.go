@@ -65,16 +65,8 @@ func (g *Gateway) resolveModel(rt *routes, model string) ([]deployment, error) {
 			return []deployment{{provider: prov, model: rest}}, nil
 		}
 	}
-	if names := rt.models[model]; len(names) > 0 {
-		deps := make([]deployment, 0, len(names))
-		for _, n := range names {
-			if _, ok := rt.providers[n]; ok {
-				deps = append(deps, deployment{provider: n, model: model})
-			}
-		}
-		if len(deps) > 0 {
-			return deps, nil
-		}
+	if deps := rt.deployments[model]; len(deps) > 0 {
+		return deps, nil // shared: callers only read it
 	}
 	// A model named after a well-known family goes to the configured provider of that family.
 	if prov := familyOf(model); prov != "" {
