@@ -3,11 +3,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
 import { chromium } from 'playwright-core';
 
 const frontendDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,6 +36,16 @@ const TOKEN_PAGE_HEADING = 'Open the link printed by opentracy serve';
 
 // A provider added in the UI; nothing listens on port 9, so its connection check fails.
 const LAB = { name: 'lab', baseURL: 'http://127.0.0.1:9/v1', key: 'sk-e2e-secret', model: 'qwen3-8b' };
+
+// An OpenAI-type provider whose base URL is the fake upstream below, so prices (and costs) apply.
+const ACME = { name: 'acme', key: 'sk-upstream-e2e', models: ['gpt-4o-mini', 'gpt-4o'] };
+
+// The requests the Traces tests send through the gateway with the openai SDK.
+const PROMPTS = {
+  capital: 'What is the capital of France?',
+  haiku: 'Write a haiku about lighthouses',
+  weather: 'What is the weather in Paris?',
+};
 
 /** Variables that would add providers or a config file from the developer's machine. */
 const isHostProviderSetting = (name) =>
@@ -107,6 +119,7 @@ describe('OpenTracy UI against the real server', () => {
   let browser;
   let context;
   let page;
+  let upstream;
   const pageErrors = [];
 
   before(async () => {
@@ -132,6 +145,7 @@ describe('OpenTracy UI against the real server', () => {
 
   after(async () => {
     await browser?.close();
+    await upstream?.close();
     if (server && server.child.exitCode === null && server.child.signalCode === null) {
       server.child.kill('SIGKILL');
       await server.exited;
@@ -276,6 +290,155 @@ describe('OpenTracy UI against the real server', () => {
     assert.ok(ids.includes(`${LAB.name}/${LAB.model}`), `no provider model in ${ids}`);
   });
 
+  test('requests sent with the openai SDK appear live in Traces', async () => {
+    upstream = await startFakeUpstream();
+    const added = await fetch(`${server.origin}/api/providers`, {
+      method: 'POST',
+      headers: { Cookie: await uiCookie(context, server), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: ACME.name, type: 'openai', baseURL: upstream.url, apiKey: ACME.key, models: ACME.models }),
+    });
+    assert.equal(added.status, 200, await added.text());
+    await goTo(page, 'Traces');
+    const table = page.getByRole('table', { name: 'Traces' });
+
+    const client = new OpenAI({ baseURL: server.gatewayURL, apiKey: server.gatewayKey, maxRetries: 0 });
+    const plain = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPTS.capital }] },
+      { headers: { 'X-OpenTracy-Metadata': JSON.stringify({ team: 'e2e' }) } },
+    );
+    assert.match(plain.choices[0].message.content, /capital of France/);
+    // The first trace lands in the empty list as soon as it is stored.
+    await rowWith(table, PROMPTS.capital).waitFor({ timeout: 15_000 });
+
+    let streamed = '';
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [
+        { role: 'system', content: 'You are a poet.' },
+        { role: 'user', content: PROMPTS.haiku },
+      ],
+      stream: true,
+    });
+    for await (const chunk of stream) streamed += chunk.choices[0]?.delta?.content ?? '';
+    assert.match(streamed, /lighthouses/);
+    const tools = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: PROMPTS.weather }],
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+        },
+      ],
+    });
+    assert.equal(tools.choices[0].message.tool_calls[0].function.name, 'get_weather');
+    // The alias points at the provider nothing listens for: a failed request, traced all the same.
+    await assert.rejects(
+      client.chat.completions.create({ model: 'smart', messages: [{ role: 'user', content: 'Nobody will answer this' }] }),
+    );
+
+    // Later traces wait behind the "new traces" button, so the rows do not move while read.
+    const pill = page.getByRole('button', { name: /^\d+ new traces?$/ });
+    await page.waitForFunction(() => /^3 new traces$/.test(document.querySelector('[aria-label="Live traces"]')?.textContent ?? ''), null, { timeout: 15_000 });
+    await pill.click();
+    for (const prompt of [PROMPTS.haiku, PROMPTS.weather, 'Nobody will answer this']) await rowWith(table, prompt).waitFor();
+    const failed = rowWith(table, 'Nobody will answer this');
+    assert.match(await failed.innerText(), /\b5\d\d\b|No answer/);
+    assert.match(await rowWith(table, PROMPTS.capital).innerText(), /acme/);
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'traces-list.png') });
+  });
+
+  test('a trace opens in a drawer with its conversation, and the URL keeps it', async () => {
+    const table = page.getByRole('table', { name: 'Traces' });
+    await rowWith(table, PROMPTS.weather).click();
+    const drawer = page.getByRole('dialog', { name: 'Trace details' });
+    const request = drawer.getByRole('list', { name: 'Request messages' });
+    await request.getByText(PROMPTS.weather).waitFor();
+    const call = drawer.getByRole('group', { name: 'Tool call get_weather' });
+    await call.waitFor();
+    assert.match(await call.innerText(), /"city": "Paris"/);
+    await drawer.getByRole('table', { name: 'Attempts' }).getByText(ACME.name).waitFor();
+    assert.match(new URL(page.url()).search, /trace=/);
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'traces-drawer-tools.png') });
+
+    // A shared link opens the same trace.
+    await page.reload();
+    await drawer.getByRole('list', { name: 'Request messages' }).getByText(PROMPTS.weather).waitFor();
+    await drawer.getByRole('button', { name: 'Close' }).click();
+    await drawer.waitFor({ state: 'detached' });
+
+    await rowWith(table, PROMPTS.capital).click();
+    await drawer.getByRole('list', { name: 'Response messages' }).getByText(/capital of France/).waitFor();
+    await drawer.getByRole('table', { name: 'Metadata' }).getByText('e2e').waitFor();
+    await drawer.getByRole('table', { name: 'Cost breakdown' }).waitFor();
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'traces-drawer.png') });
+    await drawer.getByRole('button', { name: 'Close' }).click();
+    await drawer.waitFor({ state: 'detached' });
+  });
+
+  test('Traces filters by model, text and status, and exports what it shows', async () => {
+    const table = page.getByRole('table', { name: 'Traces' });
+    await page.getByRole('textbox', { name: 'Model' }).click();
+    await page.getByRole('option', { name: 'gpt-4o', exact: true }).click();
+    await page.keyboard.press('Escape');
+    await rowWith(table, PROMPTS.capital).waitFor({ state: 'detached' });
+    await rowWith(table, PROMPTS.haiku).waitFor();
+    assert.deepEqual(new URL(page.url()).searchParams.getAll('model'), ['gpt-4o']);
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'traces-filtered.png') });
+    await page.getByRole('button', { name: 'Clear filters' }).first().click();
+
+    await page.getByRole('searchbox', { name: 'Search' }).fill('lighthouses');
+    await rowWith(table, PROMPTS.weather).waitFor({ state: 'detached' });
+    await rowWith(table, PROMPTS.haiku).waitFor();
+    assert.equal(new URL(page.url()).searchParams.get('q'), 'lighthouses');
+
+    // The export link carries the filters: it downloads exactly the rows shown.
+    const href = await page.getByRole('link', { name: 'Export JSONL' }).getAttribute('href');
+    const exported = await fetch(new URL(href, server.origin), { headers: { Cookie: await uiCookie(context, server) } });
+    assert.equal(exported.status, 200);
+    const lines = (await exported.text()).trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(lines.length, 1);
+    assert.match(JSON.stringify(lines[0].input), /lighthouses/);
+    await page.getByRole('button', { name: 'Clear filters' }).first().click();
+
+    await page.getByRole('textbox', { name: 'Status' }).click();
+    await page.getByRole('option', { name: 'Failed' }).click();
+    await rowWith(table, 'Nobody will answer this').waitFor();
+    await rowWith(table, PROMPTS.capital).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Clear filters' }).first().click();
+    await rowWith(table, PROMPTS.capital).waitFor();
+  });
+
+  test('Traces imports a JSONL file of chat records', async () => {
+    const record = { messages: [{ role: 'user', content: 'An imported question' }, { role: 'assistant', content: 'An imported answer' }] };
+    await page.getByLabel('JSONL file to import').setInputFiles({
+      name: 'chats.jsonl',
+      mimeType: 'application/x-ndjson',
+      buffer: Buffer.from(`${JSON.stringify(record)}\nnot json\n`),
+    });
+    const outcome = page.getByRole('status').filter({ hasText: 'Imported 1 trace' });
+    await outcome.waitFor();
+    assert.match(await outcome.innerText(), /Line 2/);
+    await rowWith(page.getByRole('table', { name: 'Traces' }), 'An imported question').waitFor();
+    await outcome.getByRole('button', { name: 'Dismiss' }).click();
+  });
+
+  test('Overview charts the traffic', async () => {
+    await goTo(page, 'Overview');
+    const traffic = page.getByRole('region', { name: 'Traffic' });
+    await traffic.getByRole('img', { name: 'Cost over time' }).locator('svg.recharts-surface').first().waitFor();
+    await traffic.getByRole('img', { name: 'Latency over time' }).locator('svg.recharts-surface').first().waitFor();
+    const top = traffic.getByRole('table', { name: 'Top models by cost' });
+    await top.getByText('gpt-4o-mini', { exact: true }).waitFor();
+    await page.getByRole('region', { name: 'What you would save' }).waitFor();
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'overview-traffic.png'), fullPage: true });
+  });
+
   test('the theme toggle switches Overview to dark mode', async () => {
     await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Overview' }).click();
     await page.getByLabel('Gateway base URL').waitFor();
@@ -332,6 +495,66 @@ async function goTo(page, link) {
   const nav = page.getByRole('navigation', { name: 'Main navigation' });
   await nav.getByRole('link', { name: link, exact: true }).click();
   await page.getByRole('heading', { level: 1, name: link, exact: true }).waitFor();
+}
+
+/** The Traces table's row that shows `text` (its prompt). */
+function rowWith(table, text) {
+  return table.getByRole('row').filter({ hasText: text });
+}
+
+/**
+ * A fake OpenAI upstream on loopback: answers chat completions (plain, streamed, or with a tool
+ * call when the request offers tools) with a reply that quotes the prompt, and usage.
+ */
+async function startFakeUpstream() {
+  const server = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: ACME.models.map((id) => ({ id, object: 'model' })) }));
+      return;
+    }
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}`, type: 'not_found' } }));
+      return;
+    }
+    const request = JSON.parse(body);
+    const prompt = request.messages.findLast((m) => m.role === 'user')?.content ?? '';
+    const usage = { prompt_tokens: 20 + prompt.length, completion_tokens: 12, total_tokens: 32 + prompt.length };
+    const base = { id: 'chatcmpl-e2e', created: Math.floor(Date.now() / 1000), model: request.model };
+    const message = request.tools
+      ? {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'call_e2e', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+          ],
+        }
+      : { role: 'assistant', content: `Here is my answer to "${prompt}": it is Paris.` };
+    const finish = request.tools ? 'tool_calls' : 'stop';
+    if (!request.stream) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ ...base, object: 'chat.completion', choices: [{ index: 0, message, finish_reason: finish }], usage }));
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    const send = (choices, extra = {}) =>
+      res.write(`data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices, ...extra })}\n\n`);
+    send([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+    for (const word of (message.content ?? '').split(/(?<= )/)) send([{ index: 0, delta: { content: word }, finish_reason: null }]);
+    send([{ index: 0, delta: {}, finish_reason: finish }]);
+    if (request.stream_options?.include_usage) send([], { usage });
+    res.end('data: [DONE]\n\n');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
 }
 
 function labRow(page) {

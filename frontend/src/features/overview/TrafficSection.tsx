@@ -263,7 +263,7 @@ function TopModels({ range }: { range: OverviewRange }) {
                     const share = total > 0 ? g.costUsd / total : 0;
                     return (
                       <Table.Tr key={g.group}>
-                        <Table.Td ff="monospace">{g.group || '(unknown)'}</Table.Td>
+                        <Table.Td ff="monospace">{g.group || '(no model)'}</Table.Td>
                         <Table.Td ta="right">{formatCount(g.requests)}</Table.Td>
                         <Table.Td ta="right">{percent.format(g.errors / g.requests)}</Table.Td>
                         <Table.Td ta="right">{formatCount(g.tokens)}</Table.Td>
@@ -271,7 +271,7 @@ function TopModels({ range }: { range: OverviewRange }) {
                         <Table.Td>
                           <Progress
                             value={share * 100}
-                            aria-label={`${g.group || 'unknown'} share of cost`}
+                            aria-label={`${g.group || 'No model'}: share of cost`}
                             size="sm"
                           />
                         </Table.Td>

@@ -20,7 +20,8 @@ export function TrafficChart({ spec, height }: { spec: ChartSpec; height: number
     case 'bar':
       return <BarChart {...common} type={spec.stacked ? 'stacked' : 'default'} maxBarWidth={24} />;
     case 'line':
-      return <LineChart {...common} curveType="monotone" withDots={false} connectNulls={false} />;
+      // Dots, so that a lone non-empty bucket still shows.
+      return <LineChart {...common} curveType="monotone" dotProps={{ r: 2 }} connectNulls={false} />;
     case 'area':
       return (
         <AreaChart

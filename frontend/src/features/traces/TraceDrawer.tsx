@@ -67,26 +67,6 @@ export function TraceDetailView({ detail }: { detail: TraceDetail }) {
   return (
     <Stack gap="lg">
       <Summary detail={detail} />
-      <Section title="Timings and tokens">
-        <DescriptionList
-          cols={{ base: 2, sm: 3 }}
-          items={[
-            { label: 'Latency', value: formatMillis(detail.latencyMs) },
-            {
-              label: 'Time to first token',
-              value: detail.stream && detail.ttftMs > 0 ? formatMillis(detail.ttftMs) : '—',
-            },
-            { label: 'Cost', value: formatCost(detail.costUsd) },
-            { label: 'Prompt tokens', value: formatCount(detail.usage.promptTokens) },
-            { label: 'Cached tokens', value: formatCount(detail.usage.cachedTokens) },
-            { label: 'Cache-write tokens', value: formatCount(detail.usage.cacheWriteTokens) },
-            { label: 'Completion tokens', value: formatCount(detail.usage.completionTokens) },
-            { label: 'Reasoning tokens', value: formatCount(detail.usage.reasoningTokens) },
-            { label: 'Finish reason', value: detail.finishReason || '—' },
-          ]}
-        />
-        {detail.costBreakdown ? <CostBreakdownTable breakdown={detail.costBreakdown} /> : null}
-      </Section>
       <Section title="Conversation">
         {input.length > 0 ? (
           <Conversation label="Request messages" messages={input} callNames={names} />
@@ -109,6 +89,31 @@ export function TraceDetailView({ detail }: { detail: TraceDetail }) {
             {detail.error ? 'No answer: the request failed.' : 'No response body was recorded.'}
           </Text>
         )}
+      </Section>
+      <Section title="Timings and tokens">
+        <DescriptionList
+          cols={{ base: 2, sm: 3 }}
+          items={[
+            { label: 'Latency', value: formatMillis(detail.latencyMs) },
+            {
+              label: 'Time to first token',
+              value: detail.stream && detail.ttftMs > 0 ? formatMillis(detail.ttftMs) : '—',
+            },
+            { label: 'Cost', value: formatCost(detail.costUsd) },
+            { label: 'Prompt tokens', value: formatCount(detail.usage.promptTokens) },
+            { label: 'Cached tokens', value: formatCount(detail.usage.cachedTokens) },
+            { label: 'Cache-write tokens', value: formatCount(detail.usage.cacheWriteTokens) },
+            { label: 'Completion tokens', value: formatCount(detail.usage.completionTokens) },
+            { label: 'Reasoning tokens', value: formatCount(detail.usage.reasoningTokens) },
+            { label: 'Finish reason', value: detail.finishReason || '—' },
+          ]}
+        />
+        {detail.costBreakdown ? <CostBreakdownTable breakdown={detail.costBreakdown} /> : null}
+        {!detail.costBreakdown && detail.costUsd === 0 ? (
+          <Text size="xs" c="dimmed">
+            No price is known for this model, so its cost counts as zero.
+          </Text>
+        ) : null}
       </Section>
       <Section title="Attempts">
         <AttemptsTable attempts={detail.attempts} />
@@ -199,7 +204,10 @@ const costRows = [
 
 function CostBreakdownTable({ breakdown }: { breakdown: NonNullable<TraceDetail['costBreakdown']> }) {
   return (
-    <Table aria-label="Cost breakdown" withTableBorder maw={360}>
+    <Table withTableBorder maw={360} mt="xs" captionSide="top" aria-label="Cost breakdown">
+      <Table.Caption ta="left" fw={600} c="var(--mantine-color-text)">
+        Cost breakdown (at today&apos;s prices)
+      </Table.Caption>
       <Table.Tbody>
         {costRows.map(([label, key]) => (
           <Table.Tr key={key}>

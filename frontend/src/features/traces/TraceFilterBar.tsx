@@ -218,7 +218,7 @@ function MetadataInput({ value, onChange }: { value: string[]; onChange: (value:
     <TagsInput
       mt="sm"
       label="Metadata"
-      description="key=value pairs from the X-OpenTracy-Metadata header; every pair must match"
+      description="key=value pairs, as sent in the X-OpenTracy-Metadata header or the body's metadata; all must match"
       placeholder="team=search, then Enter"
       value={value}
       error={error}

@@ -20,12 +20,12 @@ const LOAD_AHEAD = 15;
 
 const columns = [
   { name: 'Time', width: 150 },
-  { name: 'Model', width: 200 },
-  { name: 'Provider', width: 110 },
-  { name: 'Status', width: 96 },
-  { name: 'Latency', width: 90, numeric: true },
-  { name: 'Tokens', width: 90, numeric: true },
-  { name: 'Cost', width: 96, numeric: true },
+  { name: 'Model', width: 180 },
+  { name: 'Provider', width: 100 },
+  { name: 'Status', width: 84 },
+  { name: 'Latency', width: 84, numeric: true },
+  { name: 'Tokens', width: 76, numeric: true },
+  { name: 'Cost', width: 92, numeric: true },
   { name: 'Prompt', width: undefined },
 ] as const;
 

@@ -39,6 +39,7 @@ const timeOfDay = new Intl.DateTimeFormat(undefined, {
   hour: '2-digit',
   minute: '2-digit',
   second: '2-digit',
+  hourCycle: 'h23',
 });
 
 /** Local date and time to the second, e.g. "Jan 2, 10:00:01". */
