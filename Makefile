@@ -35,7 +35,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -path '
 UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
 	frontend/vite.config.ts $(wildcard frontend/tsconfig*.json) frontend/package-lock.json
 
-.PHONY: help deps deps-apt deps-toolchain deps-go deps-npm build server ui run serve test vet go-test ui-test \
+.PHONY: help deps deps-apt deps-toolchain deps-go deps-npm build server ui run serve test vet go-test ui-test clickhouse \
 	generate generate-check e2e e2e-browser e2e-desktop bench package clean
 
 help: ## list the targets
@@ -130,8 +130,22 @@ vet:
 	$(GO) vet -tags $(GO_TAGS) ./...
 	$(GO) vet -tags desktop,production,selftest ./app
 
-go-test:
-	$(GO) test -tags $(GO_TAGS) -race -count=1 ./...
+# The ClickHouse trace store's tests run against a real server, private to this checkout: its
+# config and data live in CLICKHOUSE_DIR and it listens on 127.0.0.1 only, on ports unlikely to be
+# taken. go-test stops it afterwards unless it was already running when make started.
+CLICKHOUSE_DIR       := build/clickhouse
+CLICKHOUSE_PORT      ?= 19000
+CLICKHOUSE_HTTP_PORT ?= 18123
+CLICKHOUSE_ENV       := CLICKHOUSE_PORT=$(CLICKHOUSE_PORT) CLICKHOUSE_HTTP_PORT=$(CLICKHOUSE_HTTP_PORT)
+CLICKHOUSE_WAS_UP    := $(shell $(CLICKHOUSE_ENV) scripts/clickhouse.sh status $(CLICKHOUSE_DIR) >/dev/null 2>&1 && echo yes)
+
+clickhouse: ## install and start the ClickHouse server the tests use (127.0.0.1:19000, data in build/clickhouse)
+	scripts/clickhouse.sh install
+	$(CLICKHOUSE_ENV) scripts/clickhouse.sh start $(CLICKHOUSE_DIR)
+
+go-test: clickhouse
+	status=0; OPENTRACY_TEST_CLICKHOUSE=127.0.0.1:$(CLICKHOUSE_PORT) $(GO) test -tags $(GO_TAGS) -race -count=1 ./... || status=$$?; \
+	$(if $(CLICKHOUSE_WAS_UP),,$(CLICKHOUSE_ENV) scripts/clickhouse.sh stop $(CLICKHOUSE_DIR);) exit $$status
 
 ui-test: deps-npm
 	cd frontend && $(NPM) run --silent typecheck && $(NPM) test

@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"opentracy/backend/config"
 	"opentracy/backend/traces"
+	"opentracy/backend/traces/clickhouse"
 	"opentracy/backend/traces/sqlite"
 )
 
@@ -17,10 +20,11 @@ const (
 	JournalDir = "journal"
 )
 
-// traceSink is the durable default: a write-ahead journal in front of the SQLite store, so a
-// request never waits on the database and no acknowledged trace is lost in a crash.
+// traceSink is the durable default: a write-ahead journal in front of the store (SQLite, or
+// ClickHouse when configured), so a request never waits on the database and no acknowledged
+// trace is lost in a crash or while the store is down.
 type traceSink struct {
-	store  *sqlite.Store
+	store  traces.Store
 	writer *traces.Writer
 
 	closeOnce sync.Once
@@ -30,7 +34,7 @@ type traceSink struct {
 // openTraceSink opens the store and the writer in front of it; onWritten sees every committed batch.
 func openTraceSink(ctx context.Context, opts Options, onWritten func([]*traces.Trace)) (*traceSink, error) {
 	log := opts.Logger.With(LogKeySubsystem, "traces")
-	store, err := sqlite.Open(ctx, filepath.Join(opts.Config.DataDir, TracesFile), log)
+	store, err := openStore(ctx, opts.Config, log)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +48,30 @@ func openTraceSink(ctx context.Context, opts Options, onWritten func([]*traces.T
 		return nil, fmt.Errorf("trace writer: %w", err)
 	}
 	return &traceSink{store: store, writer: writer}, nil
+}
+
+// openStore opens the configured trace store.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (traces.Store, error) {
+	switch cfg.StorageBackend() {
+	case config.StorageSQLite:
+		s, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, TracesFile), log)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return s, nil
+	case config.StorageClickHouse:
+		ch := cfg.ClickHouse.WithDefaults()
+		s, err := clickhouse.Open(ctx, clickhouse.Options{
+			Addr: ch.Address, Database: ch.Database, User: ch.User, Password: ch.Password.Reveal(), Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("traces go to ClickHouse", "address", ch.Address, "database", ch.Database)
+		return s, nil
+	default:
+		return nil, cfg.ValidateStorage()
+	}
 }
 
 // start replays what a previous run left in the journal and begins writing.
