@@ -1,9 +1,10 @@
-import { screen, within } from '@testing-library/react';
+import { act, screen, within } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import type { TraceBucket, TraceSeries } from '../../api/types.gen';
 import { healthyTraceStats, jsonResponse, sampleInfo, stubApi, type FakeRequest } from '../../test/fakeApi';
 import { renderApp } from '../../test/renderApp';
 import { formatUnit, type ChartSpec } from './chartSpec';
+import { LIVE_REFRESH_MS } from './useTraffic';
 
 // Recharts needs real layout, which jsdom lacks; the chart is render-only, so a stand-in shows what it gets.
 vi.mock('./charts', () => ({
@@ -184,6 +185,27 @@ describe('Overview screen', () => {
     const savings = screen.getByRole('region', { name: 'What you would save' });
     expect(savings).toHaveTextContent('lights up once a distilled student model is behind an alias');
     expect(within(savings).getByRole('link', { name: 'Models & Aliases' })).toHaveAttribute('href', '/models');
+  });
+
+  it('refreshes the charts a few seconds after new traces arrive', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+    try {
+      const api = stubOverview();
+      const { events } = renderApp('/');
+      await screen.findByRole('table', { name: 'Cost over time' });
+      const before = aggregateRequests(api).length;
+
+      act(() => {
+        events.latest().emit('trace', { id: 'a' });
+        events.latest().emit('trace', { id: 'b' });
+      });
+      expect(aggregateRequests(api)).toHaveLength(before);
+      act(() => vi.advanceTimersByTime(LIVE_REFRESH_MS));
+      // One refetch of each mounted aggregate for the whole burst.
+      await expect.poll(() => aggregateRequests(api).length).toBe(before + 2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('warns when traces were dropped', async () => {

@@ -85,6 +85,8 @@ describe('Traces screen', () => {
     expect(second).toHaveTextContent('30.0 s');
     expect(second).toHaveTextContent('$1.50');
     expect(screen.getByRole('status', { name: 'Loaded traces' })).toHaveTextContent('2 traces');
+    // Keyboards open a trace through the link in its first cell.
+    expect(within(first as HTMLElement).getByRole('link')).toHaveAttribute('href', '/traces?trace=a');
   });
 
   it('shows how to connect when there are no traces at all', async () => {

@@ -1,6 +1,6 @@
 import { Anchor, Badge, Box, Card, Table, Text } from '@mantine/core';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useRef, type KeyboardEvent } from 'react';
+import { useEffect, useRef } from 'react';
 import { Link } from 'react-router-dom';
 import type { TraceSummary } from '../../api/types.gen';
 import {
@@ -130,20 +130,12 @@ interface TraceRowProps {
 
 function TraceRow({ trace, rowIndex, href, onOpen, open }: TraceRowProps) {
   const ok = isSuccess(trace.status);
-  const onKeyDown = (event: KeyboardEvent) => {
-    if (event.target !== event.currentTarget) return;
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      onOpen(trace.id);
-    }
-  };
+  // The whole row opens the trace for the mouse; keyboards reach it through the link in the first cell.
   return (
     <Table.Tr
       aria-rowindex={rowIndex}
-      aria-selected={open}
-      tabIndex={0}
+      aria-current={open ? 'true' : undefined}
       onClick={() => onOpen(trace.id)}
-      onKeyDown={onKeyDown}
       h={TRACE_ROW_HEIGHT}
       bg={open ? 'var(--mantine-primary-color-light)' : undefined}
       style={{ cursor: 'pointer' }}
