@@ -29,6 +29,10 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int64, error) {
 }
 
 func (s *Store) deleteChunk(ctx context.Context, before int64) (int64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// Deleted messages' rowids may be reused: Write must look them up again.
+	s.blobIDs.clear()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err

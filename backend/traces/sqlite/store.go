@@ -13,14 +13,16 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"sync"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 )
 
 // Store is a traces.Store backed by one SQLite file. It is safe for concurrent use.
@@ -32,6 +34,17 @@ type Store struct {
 	r *sql.DB
 	// fts reports whether blob_fts (FTS5) is maintained and used for Query.Text.
 	fts bool
+
+	// wmu serialises Write and DeleteBefore, and guards what they share below.
+	wmu sync.Mutex
+	// stmts are the write path's statements, prepared once on w.
+	stmts map[string]*sql.Stmt
+	// blobIDs caches the rowids of recently written messages; dataVersion is the file's
+	// data_version when it was last checked, to notice other processes' writes.
+	blobIDs     blobCache
+	dataVersion int64
+	// written counts traces since the planner's statistics were last refreshed.
+	written int64
 }
 
 // options are what Open fixes and tests vary.
@@ -58,10 +71,10 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 	// A file: URI so that mode=ro is honoured; the path is escaped so that '?' and '#' in
 	// directory names stay part of the path.
 	uri := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath()
-	w, err := sql.Open("sqlite3", uri+"?_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open trace db: %w", err)
-	}
+	// The writer's cache holds the index pages that inserts touch all over the file (message
+	// hashes are random), so that a batch does not read them back from the OS every time.
+	w := sql.OpenDB(connector{dsn: uri + "?_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL&_txlock=immediate",
+		pragmas: []string{"PRAGMA cache_size = -32768"}})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -88,11 +101,9 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 		opt.log.Warn("SQLite has no FTS5: full-text search falls back to LIKE scans (build with -tags sqlite_fts5)")
 	}
 	// The readers open after the writer so that the WAL and shared-memory files exist.
-	r, err := sql.Open("sqlite3", uri+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open trace db readers: %w", err)
-	}
+	// Readers map the file instead of copying its pages into each connection's cache.
+	r := sql.OpenDB(connector{dsn: uri + "?mode=ro&_busy_timeout=10000",
+		pragmas: []string{"PRAGMA mmap_size = 2147418112", "PRAGMA cache_size = -8192"}})
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()))
 	if err := r.PingContext(ctx); err != nil {
@@ -109,7 +120,35 @@ func (s *Store) FullText() bool { return s.fts }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.wmu.Lock()
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.stmts = nil
+	s.wmu.Unlock()
 	// Keeps the planner's statistics current; cheap when nothing changed.
 	_, err := s.w.Exec(`PRAGMA optimize`)
-	return errors.Join(err, s.r.Close(), s.w.Close())
+	return errors.Join(append(errs, err, s.r.Close(), s.w.Close())...)
+}
+
+// connector opens SQLite connections with pragmas that the DSN cannot carry.
+type connector struct {
+	dsn     string
+	pragmas []string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) {
+	return c.Driver().Open(c.dsn)
+}
+
+func (c connector) Driver() driver.Driver {
+	return &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+		for _, p := range c.pragmas {
+			if _, err := conn.Exec(p, nil); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+		return nil
+	}}
 }

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -16,7 +15,6 @@ const (
 	inputNone  = 0
 	inputBlob  = 1 // the whole input is one blob
 	inputArray = 2 // the input is a JSON array, one blob per element
-
 )
 
 // blob is one message body to store once.
@@ -39,56 +37,6 @@ type prepared struct {
 	attempts   []byte
 	preview    string
 	hashesBlob []byte
-}
-
-// splitArray returns the elements of a JSON array when the array is exactly "[" + elements
-// joined by "," + "]", so that joining them back gives the same bytes. Anything else (an object,
-// a string, whitespace between elements, invalid JSON) returns false and is stored whole.
-func splitArray(raw []byte) ([][]byte, bool) {
-	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, false
-	}
-	var elems [][]byte
-	for dec.More() {
-		var m json.RawMessage
-		if err := dec.Decode(&m); err != nil {
-			return nil, false
-		}
-		elems = append(elems, m)
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
-		return nil, false
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, false // trailing data
-	}
-	n := 2
-	for i, e := range elems {
-		n += len(e)
-		if i > 0 {
-			n++
-		}
-	}
-	if n != len(raw) {
-		return nil, false
-	}
-	// The lengths match, and the decoder saw the elements in order, so only separators could
-	// differ: compare exactly to be sure.
-	if !bytes.Equal(joinArray(elems), raw) {
-		return nil, false
-	}
-	// Decoder slices alias its buffer, which it reuses: copy them out of raw instead.
-	out := make([][]byte, len(elems))
-	off := 1
-	for i, e := range elems {
-		out[i] = raw[off : off+len(e) : off+len(e)]
-		off += len(e) + 1
-	}
-	return out, true
 }
 
 func joinArray(elems [][]byte) []byte {
@@ -115,13 +63,17 @@ func prepare(t *traces.Trace) (*prepared, error) {
 		return nil, errors.New("trace without id")
 	}
 	p := &prepared{t: t}
+	var elems [][]byte
 	if len(t.Input) > 0 {
-		if elems, ok := splitArray(t.Input); ok && len(elems) > 0 {
+		var ok bool
+		if elems, ok = splitArray(t.Input); ok && len(elems) > 0 {
 			p.inputKind = inputArray
-			for _, e := range elems {
-				p.input = append(p.input, newBlob(e))
+			p.input = make([]blob, len(elems))
+			for i, e := range elems {
+				p.input[i] = newBlob(e)
 			}
 		} else {
+			elems = nil
 			p.inputKind = inputBlob
 			p.input = []blob{newBlob(t.Input)}
 		}
@@ -145,7 +97,7 @@ func prepare(t *traces.Trace) (*prepared, error) {
 		}
 		p.attempts = a
 	}
-	p.preview = traces.Preview(t.Input)
+	p.preview = preview(t.Input, elems)
 	return p, nil
 }
 
@@ -162,72 +114,137 @@ func (s *Store) Write(ctx context.Context, batch []*traces.Trace) error {
 	if len(ps) == 0 {
 		return nil
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.prepareWrites(ctx); err != nil {
+		return fmt.Errorf("write traces: %w", err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("write traces: %w", err)
 	}
 	defer tx.Rollback()
-	w, err := s.newWriter(ctx, tx)
+	// The driver watches a cancellable context with a goroutine per statement, which costs more
+	// than most of these statements: they run without it, the transaction still ends with ctx,
+	// and the loop below checks ctx between traces.
+	ectx := context.WithoutCancel(ctx)
+	w, err := s.newWriter(ectx, tx)
 	if err != nil {
 		return fmt.Errorf("write traces: %w", err)
 	}
-	defer w.close()
 	for _, p := range ps {
-		if err := w.write(ctx, p); err != nil {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("write traces: %w", err)
+		}
+		if err := w.write(ectx, p); err != nil {
 			return fmt.Errorf("write trace %q: %w", p.t.ID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write traces: commit: %w", err)
 	}
+	// Only now do the new messages exist for the next batches.
+	for h, id := range w.pending {
+		s.blobIDs.put(h, id)
+	}
+	// The planner's statistics follow the table's growth; optimize re-analyses only what
+	// changed enough, in milliseconds. Its failure costs plan quality, not the batch.
+	if s.written += int64(len(ps)); s.written >= optimizeEvery {
+		s.written = 0
+		s.w.ExecContext(ectx, `PRAGMA optimize`)
+	}
 	return nil
 }
 
-// writer holds the statements of one batch.
-type writer struct {
-	trace, blob, blobRowid, fts, link, meta *sql.Stmt
+// optimizeEvery is how many written traces trigger PRAGMA optimize.
+const optimizeEvery = 100_000
+
+// Statements of the write path, prepared once on the writer connection.
+const (
+	insertTrace = `INSERT OR IGNORE INTO traces (id, started_at, endpoint, requested_model, alias, model,
+		provider, attempts, status, error, stream, ttft_ms, latency_ms, prompt_tokens,
+		completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+		cost_usd, finish_reason, input_kind, input_hashes, output_hash, tools_hash, tool_calls,
+		user, user_agent, preview)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertBlob    = `INSERT OR IGNORE INTO blobs (hash, body, text) VALUES (?, ?, ?)`
+	selectBlobID  = `SELECT rowid FROM blobs WHERE hash = ?`
+	insertLink    = `INSERT OR IGNORE INTO trace_blobs (blob_rowid, trace_rowid) VALUES (?, ?)`
+	insertMeta    = `INSERT OR REPLACE INTO trace_metadata (trace_rowid, key, value) VALUES (?, ?, ?)`
+	insertFTS     = `INSERT INTO blob_fts (rowid, text) VALUES (?, ?)`
+	selectVersion = `PRAGMA data_version`
+)
+
+// writeQueries are prepared once on the writer connection: preparing them for every batch
+// cost more than a small batch's rows.
+var writeQueries = []string{insertTrace, insertBlob, selectBlobID, insertLink, insertMeta, insertFTS, selectVersion}
+
+// prepareWrites prepares writeQueries unless done. It must run outside a transaction: the one
+// writer connection would be busy. The caller holds wmu.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	if s.stmts != nil {
+		return nil
+	}
+	stmts := map[string]*sql.Stmt{}
+	for _, q := range writeQueries {
+		if q == insertFTS && !s.fts {
+			continue
+		}
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		stmts[q] = st
+	}
+	s.stmts = stmts
+	return nil
 }
 
+// writer holds the statements of one batch and the messages it inserted.
+type writer struct {
+	trace, blob, blobRowid, fts, link, meta *sql.Stmt
+	cache                                   *blobCache
+	// pending are the messages this transaction inserted: cached only once it commits.
+	pending map[[sha256.Size]byte]int64
+}
+
+// newWriter binds the write statements to tx, and forgets the cached message ids when another
+// connection (another process) changed the file since this one last wrote: it may have deleted
+// messages. The caller holds wmu.
 func (s *Store) newWriter(ctx context.Context, tx *sql.Tx) (*writer, error) {
-	w := &writer{}
+	w := &writer{cache: &s.blobIDs, pending: map[[sha256.Size]byte]int64{}}
+	// With one writer connection, StmtContext reuses the statements prepared on it.
+	var v int64
+	if err := tx.StmtContext(ctx, s.stmts[selectVersion]).QueryRowContext(ctx).Scan(&v); err != nil {
+		return nil, fmt.Errorf("read data version: %w", err)
+	}
+	if v != s.dataVersion {
+		s.blobIDs.clear()
+		s.dataVersion = v
+	}
 	stmts := []struct {
 		dst   **sql.Stmt
 		query string
 	}{
-		{&w.trace, `INSERT OR IGNORE INTO traces (id, started_at, endpoint, requested_model, alias, model,
-			provider, attempts, status, error, stream, ttft_ms, latency_ms, prompt_tokens,
-			completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
-			cost_usd, finish_reason, input_kind, input_hashes, output_hash, tools_hash, tool_calls,
-			user, user_agent, preview)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&w.blob, `INSERT OR IGNORE INTO blobs (hash, body, text) VALUES (?, ?, ?)`},
-		{&w.blobRowid, `SELECT rowid FROM blobs WHERE hash = ?`},
-		{&w.link, `INSERT OR IGNORE INTO trace_blobs (blob_rowid, trace_rowid) VALUES (?, ?)`},
-		{&w.meta, `INSERT OR REPLACE INTO trace_metadata (trace_rowid, key, value) VALUES (?, ?, ?)`},
+		{&w.trace, insertTrace},
+		{&w.blob, insertBlob},
+		{&w.blobRowid, selectBlobID},
+		{&w.link, insertLink},
+		{&w.meta, insertMeta},
 	}
 	if s.fts {
 		stmts = append(stmts, struct {
 			dst   **sql.Stmt
 			query string
-		}{&w.fts, `INSERT INTO blob_fts (rowid, text) VALUES (?, ?)`})
+		}{&w.fts, insertFTS})
 	}
 	for _, st := range stmts {
-		stmt, err := tx.PrepareContext(ctx, st.query)
-		if err != nil {
-			w.close()
-			return nil, err
-		}
-		*st.dst = stmt
+		*st.dst = tx.StmtContext(ctx, s.stmts[st.query])
 	}
 	return w, nil
-}
-
-func (w *writer) close() {
-	for _, st := range []*sql.Stmt{w.trace, w.blob, w.blobRowid, w.fts, w.link, w.meta} {
-		if st != nil {
-			st.Close()
-		}
-	}
 }
 
 // nullBytes keeps nil as NULL and stores an empty slice as an empty blob.
@@ -297,11 +314,19 @@ func (w *writer) write(ctx context.Context, p *prepared) error {
 	return nil
 }
 
-// putBlob stores b unless present and returns its rowid.
+// putBlob stores b unless present and returns its rowid. Known messages (system prompts, tools,
+// the history an agent resends every turn) come from the cache without a statement, and the
+// text of a message is extracted only when it is new.
 func (w *writer) putBlob(ctx context.Context, b blob, searchable bool) (int64, error) {
+	if rowid, ok := w.pending[b.hash]; ok {
+		return rowid, nil
+	}
+	if rowid, ok := w.cache.get(b.hash); ok {
+		return rowid, nil
+	}
 	text := ""
 	if searchable {
-		text = traces.SearchText(b.body)
+		text = searchText(b.body)
 	}
 	res, err := w.blob.ExecContext(ctx, b.hash[:], b.body, text)
 	if err != nil {
@@ -319,11 +344,44 @@ func (w *writer) putBlob(ctx context.Context, b blob, searchable bool) (int64, e
 				return 0, fmt.Errorf("index message: %w", err)
 			}
 		}
+		w.pending[b.hash] = rowid
 		return rowid, nil
 	}
 	var rowid int64
 	if err := w.blobRowid.QueryRowContext(ctx, b.hash[:]).Scan(&rowid); err != nil {
 		return 0, fmt.Errorf("find message: %w", err)
 	}
+	// Stored before this transaction: it stays whether or not this one commits.
+	w.cache.put(b.hash, rowid)
 	return rowid, nil
 }
+
+// blobCacheSize bounds each of the two generations of blobCache.
+const blobCacheSize = 1 << 14
+
+// blobCache maps the hashes of recently written messages to their rowids. Two generations
+// approximate LRU at the price of two map lookups: a hit in the old generation moves to the new
+// one, and a full new generation replaces the old.
+type blobCache struct {
+	cur, old map[[sha256.Size]byte]int64
+}
+
+func (c *blobCache) get(h [sha256.Size]byte) (int64, bool) {
+	if id, ok := c.cur[h]; ok {
+		return id, true
+	}
+	if id, ok := c.old[h]; ok {
+		c.put(h, id)
+		return id, true
+	}
+	return 0, false
+}
+
+func (c *blobCache) put(h [sha256.Size]byte, id int64) {
+	if c.cur == nil || len(c.cur) >= blobCacheSize {
+		c.old, c.cur = c.cur, make(map[[sha256.Size]byte]int64, blobCacheSize)
+	}
+	c.cur[h] = id
+}
+
+func (c *blobCache) clear() { c.cur, c.old = nil, nil }
