@@ -132,8 +132,8 @@ func (p *printer) sweepNotes(cfg Config, steps []SweepStep) {
 		}
 	}
 	if c := busiest.Gateway.CPUPerRequest; c > 0 {
-		p.line("  gateway CPU %s per request at %d clients: %d cores of its own would serve up to ≈%s req/s before CPU runs out",
-			dur(c), busiest.Concurrency, cfg.GatewayProcs, rps(float64(cfg.GatewayProcs)*float64(time.Second)/float64(c)))
+		p.line("  gateway CPU %s per request at %d clients (%s req/s): at that cost %d cores of its own would serve ≈%s req/s before CPU runs out",
+			dur(c), busiest.Concurrency, rps(busiest.Gateway.RPS), cfg.GatewayProcs, rps(float64(cfg.GatewayProcs)*float64(time.Second)/float64(c)))
 	}
 }
 
