@@ -138,14 +138,17 @@ type Client struct {
 	Log *slog.Logger
 }
 
-// Fetch downloads files one after the other, skipping those already in place and verified,
-// and calls progress (when not nil) from the calling goroutine, so it must return quickly.
+// Fetch downloads files one after the other, skipping those already in place and verified.
+// It calls progress (when not nil) at most every ProgressEvery per file, plus once when each file
+// is in place; calls come one at a time, possibly from a timer goroutine, never after Fetch
+// returns, and must return quickly.
 func (c *Client) Fetch(ctx context.Context, files []File, progress func(Progress)) error {
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultHTTPClient()
 	}
 	tr := newTracker(files, progress, c.progressEvery())
+	defer tr.close()
 	for i, f := range files {
 		if err := c.fetch(ctx, hc, tr, i, f); err != nil {
 			return fmt.Errorf("download %s: %w", f.Name, err)
@@ -166,8 +169,7 @@ func (c *Client) fetch(ctx context.Context, hc *http.Client, tr *tracker, i int,
 		return err
 	} else if ok {
 		c.log().Debug("already downloaded", "file", f.Name)
-		tr.done[i] = size
-		tr.finish(i)
+		tr.finishAt(i, size)
 		return nil
 	}
 
@@ -217,6 +219,74 @@ func (c *Client) fetch(ctx context.Context, hc *http.Client, tr *tracker, i int,
 	return nil
 }
 
+// Get fetches a small document (an API answer) into memory with the same authentication, retries
+// and errors as Fetch. An answer longer than limit bytes is an error.
+func (c *Client) Get(ctx context.Context, url string, limit int64) ([]byte, error) {
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTPClient()
+	}
+	failures := 0
+	for {
+		body, err := c.get(ctx, hc, url, limit)
+		if err == nil {
+			return body, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !retryable(err) {
+			return nil, err
+		}
+		failures++
+		if failures > c.retries() {
+			return nil, fmt.Errorf("gave up after %d attempts: %w", failures, err)
+		}
+		wait := c.backoff(failures, err)
+		c.log().Warn("request failed; retrying", "url", url, "err", err, "attempt", failures, "wait", wait.String())
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) get(ctx context.Context, hc *http.Client, url string, limit int64) ([]byte, error) {
+	req, err := c.newRequest(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, connError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, statusError(url, resp)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, connError(err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("GET %s: answer longer than %d bytes", url, limit)
+	}
+	return body, nil
+}
+
+func (c *Client) newRequest(ctx context.Context, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	return req, nil
+}
+
 // result is what one attempt learned about the file.
 type result struct {
 	size        int64  // bytes in the .part file
@@ -251,15 +321,9 @@ func (c *Client) attempt(ctx context.Context, hc *http.Client, tr *tracker, i in
 
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, f.URL, nil)
+	req, err := c.newRequest(actx, f.URL)
 	if err != nil {
-		return res, fmt.Errorf("request: %w", err)
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	if c.UserAgent != "" {
-		req.Header.Set("User-Agent", c.UserAgent)
+		return res, err
 	}
 	if have > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))

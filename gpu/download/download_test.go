@@ -418,3 +418,53 @@ func TestUnknownSizeTakesTheServersLength(t *testing.T) {
 		t.Fatalf("last report %+v", last)
 	}
 }
+
+func TestGetRetriesAndLimits(t *testing.T) {
+	srv := downloadtest.New(t)
+	srv.Put("/api/x", []byte(`{"ok":true}`))
+	srv.Fail("/api/x", downloadtest.Fault{Status: 500})
+	c := client(nil)
+	c.Token = "tok"
+	body, err := c.Get(context.Background(), srv.URL+"/api/x", 100)
+	if err != nil || string(body) != `{"ok":true}` {
+		t.Fatalf("Get = %q, %v", body, err)
+	}
+	reqs := srv.Requests("/api/x")
+	if len(reqs) != 2 || reqs[1].Authorization != "Bearer tok" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if _, err := c.Get(context.Background(), srv.URL+"/api/x", 5); err == nil {
+		t.Fatal("an answer over the limit was accepted")
+	}
+	srv.Fail("/api/x", downloadtest.Fault{Status: 401, Body: `{"error":"Invalid credentials in Authorization header"}`})
+	_, err = c.Get(context.Background(), srv.URL+"/api/x", 100)
+	var se *download.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 401 || se.Message != "Invalid credentials in Authorization header" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestThrottledProgressStillShowsTheLastBytesOfAStalledTransfer(t *testing.T) {
+	srv := downloadtest.New(t)
+	data := content(80_000, 15)
+	srv.Put("/p.bin", data)
+	srv.Fail("/p.bin", downloadtest.Fault{StallAfter: 30_000})
+	c := client(nil)
+	c.ProgressEvery, c.StallTimeout = 200*time.Millisecond, time.Minute
+	f := file(srv, t.TempDir(), "p.bin", data)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	err := c.Fetch(ctx, []download.File{f}, func(p download.Progress) {
+		if p.FileDone == 30_000 {
+			cancel() // only possible if the report held back by the throttle comes
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the held-back report came after %v", d)
+	}
+}

@@ -1,9 +1,17 @@
 package download
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
-// tracker turns byte counts into throttled Progress reports for one Fetch.
+// tracker turns byte counts into throttled Progress reports for one Fetch. A report held back by
+// the throttle is sent by a timer shortly after, so a stalled transfer still shows its last bytes;
+// the mutex keeps reports from that timer and from the download one at a time.
 type tracker struct {
+	mu       sync.Mutex
+	trailing *time.Timer // pending report held back by the throttle
+	closed   bool
 	names    []string
 	total    []int64 // per file; 0 while unknown
 	done     []int64 // per file
@@ -34,8 +42,20 @@ func newTracker(files []File, report func(Progress), every time.Duration) *track
 	return t
 }
 
+// close stops reports: none may arrive after Fetch returns.
+func (t *tracker) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	if t.trailing != nil {
+		t.trailing.Stop()
+	}
+}
+
 // start begins file i (size 0 when unknown).
 func (t *tracker) start(i int, size int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.current, t.reported = i, false
 	if size > 0 {
 		t.total[i] = size
@@ -46,6 +66,8 @@ func (t *tracker) start(i int, size int64) {
 
 // resume records that file i continues from have bytes out of total (0 when unknown).
 func (t *tracker) resume(i int, have, total int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.done[i] = have
 	if total > 0 {
 		t.total[i] = total
@@ -55,6 +77,8 @@ func (t *tracker) resume(i int, have, total int64) {
 
 // add counts n bytes received for file i.
 func (t *tracker) add(i int, n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.done[i] += n
 	t.wire += n
 	t.emit(false, false)
@@ -62,11 +86,23 @@ func (t *tracker) add(i int, n int64) {
 
 // reset forgets the bytes of file i (its .part file was thrown away).
 func (t *tracker) reset(i int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.done[i] = 0
+}
+
+// finishAt marks file i, found in place with size bytes, as done.
+func (t *tracker) finishAt(i int, size int64) {
+	t.mu.Lock()
+	t.done[i] = size
+	t.mu.Unlock()
+	t.finish(i)
 }
 
 // finish marks file i verified and in place.
 func (t *tracker) finish(i int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.total[i] == 0 {
 		t.total[i] = t.done[i]
 	}
@@ -74,13 +110,23 @@ func (t *tracker) finish(i int) {
 	t.emit(true, true)
 }
 
+// emit reports, or schedules a trailing report when the throttle holds this one back. The caller
+// holds t.mu.
 func (t *tracker) emit(complete, force bool) {
-	if t.report == nil {
+	if t.report == nil || t.closed {
 		return
 	}
 	now := t.nowFunc()
-	if !force && t.reported && now.Sub(t.last) < t.every {
+	if wait := t.every - now.Sub(t.last); !force && t.reported && wait > 0 {
+		if t.trailing == nil {
+			t.trailing = time.AfterFunc(wait, t.flush)
+		} else {
+			t.trailing.Reset(wait)
+		}
 		return
+	}
+	if t.trailing != nil {
+		t.trailing.Stop()
 	}
 	if dt := now.Sub(t.sampled).Seconds(); dt >= 0.05 || complete {
 		if dt > 0 {
@@ -110,4 +156,11 @@ func (t *tracker) emit(complete, force bool) {
 		p.Total += t.total[k]
 	}
 	t.report(p)
+}
+
+// flush sends a report the throttle held back.
+func (t *tracker) flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.emit(false, true)
 }
