@@ -30,7 +30,7 @@ func TestOpenHandMade(t *testing.T) {
 	data := make([]byte, 12)
 	binary.LittleEndian.PutUint32(data[0:], math.Float32bits(1.5))
 	binary.LittleEndian.PutUint32(data[4:], math.Float32bits(-2))
-	binary.LittleEndian.PutUint16(data[8:], 0x3f80) // bf16 1.0
+	binary.LittleEndian.PutUint16(data[8:], 0x3f80)  // bf16 1.0
 	binary.LittleEndian.PutUint16(data[10:], 0xc000) // bf16 -2.0
 	p := handMade(t, `{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[8,12]}}`, data)
 	f, err := Open(p)

@@ -1,0 +1,61 @@
+package lm
+
+import (
+	"context"
+	"testing"
+)
+
+// fullLastLogits runs the full forward on one unpadded sequence and returns the last position's logits.
+func fullLastLogits(t *testing.T, m *Model, seq []int) []float32 {
+	t.Helper()
+	out, err := m.ForwardLogits(context.Background(), [][]int{seq}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0][len(seq)-1]
+}
+
+func TestKVCacheMatchesFullForward(t *testing.T) {
+	for _, fam := range []Family{Qwen3, Llama} {
+		t.Run(string(fam), func(t *testing.T) {
+			// DecodeRoom 4 makes the cache grow twice within the test.
+			m := tinyModel(t, TinyOptions{Family: fam}, Options{DecodeRoom: 4})
+			ctx := context.Background()
+			prompts := [][]int{{5, 17, 42, 99, 3, 250}, {7, 8}, {300, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}
+			steps := 14
+			s, logits, err := m.NewSession(ctx, prompts, steps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			seqs := make([][]int, len(prompts))
+			for r, p := range prompts {
+				seqs[r] = append([]int(nil), p...)
+			}
+			for step := 0; ; step++ {
+				next := make([]int, len(prompts))
+				for r := range prompts {
+					want := fullLastLogits(t, m, seqs[r])
+					if d := maxAbsDiff(logits[r], want); d > 1e-4 {
+						t.Fatalf("step %d row %d: cached logits differ from full forward by %g", step, r, d)
+					}
+					next[r] = (argmax(want) + step + r) % m.Config.VocabSize // vary tokens beyond greedy
+					seqs[r] = append(seqs[r], next[r])
+				}
+				if step == steps {
+					break
+				}
+				logits, err = s.Step(ctx, next)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s.Capacity() <= Bucket(17+4) {
+				t.Errorf("cache did not grow: capacity %d", s.Capacity())
+			}
+			if _, err := s.Step(ctx, make([]int, len(prompts))); err != ErrSessionFull {
+				t.Errorf("step past the budget: err = %v, want ErrSessionFull", err)
+			}
+		})
+	}
+}
