@@ -62,6 +62,7 @@ type Config struct {
 	TieWordEmbeddings bool         `json:"tie_word_embeddings"`
 	HiddenAct         string       `json:"hidden_act,omitempty"`
 	AttentionBias     bool         `json:"attention_bias,omitempty"`
+	UseSlidingWindow  bool         `json:"use_sliding_window,omitempty"`
 	MLPBias           bool         `json:"mlp_bias,omitempty"`
 	// TorchDType is the checkpoint's dtype ("bfloat16", "float32", ...); newer configs say "dtype".
 	TorchDType string `json:"torch_dtype,omitempty"`
@@ -137,6 +138,8 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("head_dim %d must be even for RoPE", c.HeadDim)
 	case c.HiddenAct != "silu":
 		return fmt.Errorf("hidden_act %q is not supported (only silu)", c.HiddenAct)
+	case c.UseSlidingWindow:
+		return errors.New("use_sliding_window is not supported")
 	}
 	switch k := c.RopeScaling.Kind(); k {
 	case "default":

@@ -2,6 +2,7 @@ package lm
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -35,6 +36,9 @@ func tinyModel(t testing.TB, o TinyOptions, lo Options) *Model {
 	dir := filepath.Join(t.TempDir(), "model")
 	if err := InitTinyWith(dir, o); err != nil {
 		t.Fatal(err)
+	}
+	if lo.Logger == nil {
+		lo.Logger = slog.New(slog.DiscardHandler)
 	}
 	m, err := Load(context.Background(), backend(t), dir, lo)
 	if err != nil {
