@@ -306,3 +306,19 @@ func heldBack(text string, stops []string) int {
 	}
 	return safe - hold
 }
+
+// GenerateText encodes text prompts with tok, then runs Generate.
+func GenerateText(ctx context.Context, model LM, tok Tokenizer, prompts []string, p Params, onChunk func(Chunk) error) ([]Result, error) {
+	ids := make([][]int, len(prompts))
+	for i, text := range prompts {
+		enc, err := tok.Encode(text)
+		if err != nil {
+			return nil, fmt.Errorf("generate: encode prompt %d: %w", i, err)
+		}
+		if len(enc) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d encodes to no tokens", i)
+		}
+		ids[i] = enc
+	}
+	return Generate(ctx, model, tok, ids, p, onChunk)
+}

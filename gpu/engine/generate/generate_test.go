@@ -387,3 +387,44 @@ func TestSamplingFrequencies(t *testing.T) {
 		t.Errorf("greedy picked %d", got)
 	}
 }
+
+// byteTokenizer maps each byte to its value as a token id.
+type byteTokenizer struct{}
+
+func (byteTokenizer) Encode(s string) ([]int, error) {
+	ids := make([]int, len(s))
+	for i := range len(s) {
+		ids[i] = int(s[i])
+	}
+	return ids, nil
+}
+
+func (byteTokenizer) Decode(ids []int) (string, error) {
+	b := make([]byte, len(ids))
+	for i, id := range ids {
+		if id > 255 {
+			id = '?'
+		}
+		b[i] = byte(id)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD"), nil
+}
+
+func TestGenerateText(t *testing.T) {
+	m := tinyModel(t)
+	var chunks []Chunk
+	res, err := GenerateText(context.Background(), FromModel(m), byteTokenizer{}, []string{"hello", "hi"},
+		Params{MaxTokens: 6, EOS: []int{}}, collect(&chunks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		want, _ := byteTokenizer{}.Decode(r.Tokens)
+		if r.Text != want || len(r.Tokens) != 6 || r.PromptTokens != len([]string{"hello", "hi"}[i]) {
+			t.Errorf("row %d: %+v", i, r)
+		}
+		if got := streamed(chunks, i); got != r.Text {
+			t.Errorf("row %d streamed %q, text %q", i, got, r.Text)
+		}
+	}
+}

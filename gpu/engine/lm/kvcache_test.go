@@ -59,3 +59,37 @@ func TestKVCacheMatchesFullForward(t *testing.T) {
 		})
 	}
 }
+
+func TestSessionRejectsBadInput(t *testing.T) {
+	m := tinyModel(t, TinyOptions{MaxPositions: 32}, Options{})
+	ctx := context.Background()
+	for name, prompts := range map[string][][]int{
+		"no prompts":   {},
+		"empty prompt": {{1}, {}},
+		"id too large": {{1, 384}},
+		"negative id":  {{-1}},
+		"too long":     {make([]int, 33)},
+	} {
+		if s, _, err := m.NewSession(ctx, prompts, 4); err == nil {
+			s.Close()
+			t.Errorf("%s: expected an error", name)
+		}
+	}
+	// The context length caps the budget: 30 prompt tokens + at most 2 new ones.
+	s, _, err := m.NewSession(ctx, [][]int{make([]int, 30)}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.MaxNewTokens() != 2 {
+		t.Errorf("MaxNewTokens = %d, want 2", s.MaxNewTokens())
+	}
+	if _, err := s.Step(ctx, []int{1, 2}); err == nil {
+		t.Error("wrong number of tokens accepted")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Step(cancelled, []int{1}); err == nil {
+		t.Error("cancelled context accepted")
+	}
+}

@@ -35,6 +35,10 @@ type Options struct {
 	// DecodeRoom is how many decode steps a new session's KV cache holds before it grows
 	// (default 256); growth doubles the cache bucket.
 	DecodeRoom int
+	// OneHotCacheWrites forces the select-based KV cache write even where the backend has
+	// DynamicUpdateSlice (the Go backend always uses it): a fallback should a backend's in-place
+	// update misbehave, and a way to compare the two.
+	OneHotCacheWrites bool
 	// Logger receives load and compile progress; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -148,7 +152,7 @@ func newModel(backend compute.Backend, cfg *Config, dir string, opts Options) (*
 		dtype:      dtype,
 		invFreq:    inv32,
 		decodeRoom: room,
-		useDUS:     backend.Capabilities().Operations[compute.OpTypeDynamicUpdateSlice],
+		useDUS:     !opts.OneHotCacheWrites && backend.Capabilities().Operations[compute.OpTypeDynamicUpdateSlice],
 		log:        log.With("component", "lm"),
 		execs:      &execs{},
 	}, nil

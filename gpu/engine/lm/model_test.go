@@ -325,7 +325,8 @@ func TestLossMatchesLogits(t *testing.T) {
 // TrainModelFn: the loss must go down and the base weights must not move.
 func TestTrainerUpdatesOnlyLoRA(t *testing.T) {
 	m := tinyModel(t, TinyOptions{}, Options{})
-	if _, err := m.NewAdapter(lora.Config{Rank: 4, Alpha: 16, Seed: 1}); err != nil {
+	// Dropout exercises the training-only random path inside the trainer's graph.
+	if _, err := m.NewAdapter(lora.Config{Rank: 4, Alpha: 16, Dropout: 0.1, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	embedBefore, err := tensors.CopyFlatData[float32](m.Store().GetVariable(BaseScope + "model.layers.0.self_attn.q_proj.weight").MustValue())
