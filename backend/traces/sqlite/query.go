@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,14 +116,24 @@ func (s *Store) Get(ctx context.Context, id string) (*traces.Trace, error) {
 	return &t, nil
 }
 
-// plan names the metadata keys and text terms that match so many traces that walking traces in
-// time order and probing each beats collecting the matches and sorting them. The zero plan
-// collects for every filter.
+// plan is what List learns about q's filters before it builds its SQL: which filters match so
+// many traces that walking the traces in time order and checking each beats collecting the
+// matches and sorting them. The zero plan collects for every filter.
 type plan struct {
+	// metadata and text name the common metadata keys and text terms.
 	metadata, text map[string]bool
+	// columns names the scalar columns (model, provider, alias, endpoint) whose IN filter is
+	// common: through the column's own index SQLite would collect and sort every match.
+	columns map[string]bool
+	// match is the FTS query of each term that could be expanded into the exact words it is a
+	// prefix of: unlike a prefix query, it checks one message without reading every match.
+	match map[string]string
+	// empty is set when a term is in no message: then nothing matches.
+	empty bool
 }
 
-// where builds the WHERE clause of q's filters (not its cursor) over traces aliased t.
+// where builds the WHERE clause of q's filters (not its cursor) over traces aliased t. Common
+// text terms with FTS are left out: List checks them while it walks (see walk.go).
 func (s *Store) where(q traces.Query, p plan) (string, []any) {
 	var conds []string
 	var args []any
@@ -140,15 +149,20 @@ func (s *Store) where(q traces.Query, p plan) (string, []any) {
 		if len(vals) == 0 {
 			return
 		}
-		conds = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")+")")
+		c := "t." + col
+		if p.columns[col] {
+			// The unary + keeps SQLite off the column's index: it walks the time index, which
+			// holds the column, and stops at a page.
+			c = "+" + c
+		}
+		conds = append(conds, c+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")+")")
 		for _, v := range vals {
 			args = append(args, v)
 		}
 	}
-	in("t.model", q.Models)
-	in("t.provider", q.Providers)
-	in("t.alias", q.Aliases)
-	in("t.endpoint", q.Endpoints)
+	for _, f := range columnFilters(q) {
+		in(f.col, f.vals)
+	}
 	switch q.Status {
 	case "ok":
 		conds = append(conds, "t.status BETWEEN 200 AND 299")
@@ -177,21 +191,19 @@ func (s *Store) where(q traces.Query, p plan) (string, []any) {
 		args = append(args, k, q.Metadata[k])
 	}
 	// Every term must occur in the trace's messages, not necessarily in the same one.
-	for _, term := range strings.Fields(q.Text) {
-		match, arg := s.textMatch(term)
+	for _, term := range textTerms(q.Text) {
 		switch {
 		case p.text[term] && s.fts:
-			// FTS cannot probe one message cheaply (a common term's doclist is read whole every
-			// time), so collect the matches once into a set and walk the time index against it;
-			// the unary + keeps the planner from driving the scan from the set.
-			conds = append(conds, `+t.rowid IN (SELECT trace_rowid FROM trace_blobs WHERE blob_rowid IN (`+match+`))`)
+			continue // checked by the walk
 		case p.text[term]:
 			conds = append(conds, `EXISTS (SELECT 1 FROM trace_blobs tb JOIN blobs b ON b.rowid = tb.blob_rowid
 				WHERE tb.trace_rowid = t.rowid AND b.text LIKE ? ESCAPE '\')`)
+			args = append(args, likePattern(term))
 		default:
+			match, arg := s.textMatch(term, p)
 			conds = append(conds, `t.rowid IN (SELECT trace_rowid FROM trace_blobs WHERE blob_rowid IN (`+match+`))`)
+			args = append(args, arg)
 		}
-		args = append(args, arg)
 	}
 	if len(conds) == 0 {
 		return "1", nil
@@ -199,7 +211,27 @@ func (s *Store) where(q traces.Query, p plan) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
-// textMatch returns a query for the rowids of the blobs whose text contains term, and its argument.
+// columnFilter is one of q's IN filters on a scalar column.
+type columnFilter struct {
+	col  string
+	vals []string
+}
+
+func columnFilters(q traces.Query) []columnFilter {
+	return []columnFilter{{"model", q.Models}, {"provider", q.Providers}, {"alias", q.Aliases}, {"endpoint", q.Endpoints}}
+}
+
+// textTerms are the distinct words of a search, in order.
+func textTerms(text string) []string {
+	var out []string
+	for _, t := range strings.Fields(text) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // bound adds a range condition on one column when the query sets that bound.
 func bound[T any](conds *[]string, args *[]any, cond string, v *T) {
 	if v != nil {
@@ -208,20 +240,37 @@ func bound[T any](conds *[]string, args *[]any, cond string, v *T) {
 	}
 }
 
-func (s *Store) textMatch(term string) (string, string) {
+func likePattern(term string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(term) + "%"
+}
+
+// textMatch returns a query for the rowids of the blobs whose text contains term, and its
+// argument.
+func (s *Store) textMatch(term string, p plan) (string, string) {
 	if s.fts {
-		// A quoted prefix query: punctuation in the term cannot be FTS syntax.
-		return `SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?`, `"` + strings.ReplaceAll(term, `"`, `""`) + `"*`
+		return `SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?`, ftsQuery(term, p)
 	}
-	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(term)
-	return `SELECT rowid FROM blobs WHERE text LIKE ? ESCAPE '\'`, "%" + esc + "%"
+	return `SELECT rowid FROM blobs WHERE text LIKE ? ESCAPE '\'`, likePattern(term)
+}
+
+// ftsQuery is the FTS5 query for term: its expansion when planned, else a quoted prefix query,
+// in which punctuation cannot be FTS syntax.
+func ftsQuery(term string, p plan) string {
+	if m, ok := p.match[term]; ok {
+		return m
+	}
+	return `"` + strings.ReplaceAll(term, `"`, `""`) + `"*`
 }
 
 // commonRows is where probing each trace in time order starts to beat sorting the matches: a
 // page of 50 is usually found long before that many probes.
 const commonRows = 2000
 
-// plan counts, up to commonRows, the rows matching each metadata and text filter.
+// maxExpansion bounds the words a search term may expand to before the plan keeps the prefix
+// query (short prefixes of common words).
+const maxExpansion = 64
+
+// plan counts, up to commonRows, the traces matching each IN, metadata and text filter.
 func (s *Store) plan(ctx context.Context, q traces.Query) (plan, error) {
 	var p plan
 	count := func(query string, args ...any) (bool, error) {
@@ -229,32 +278,94 @@ func (s *Store) plan(ctx context.Context, q traces.Query) (plan, error) {
 		err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM (`+query+` LIMIT ?)`, append(args, commonRows)...).Scan(&n)
 		return n >= commonRows, err
 	}
+	set := func(m *map[string]bool, k string) {
+		if *m == nil {
+			*m = map[string]bool{}
+		}
+		(*m)[k] = true
+	}
+	for _, f := range columnFilters(q) {
+		if len(f.vals) == 0 {
+			continue
+		}
+		args := make([]any, len(f.vals))
+		for i, v := range f.vals {
+			args[i] = v
+		}
+		common, err := count(`SELECT 1 FROM traces WHERE `+f.col+` IN (`+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+`)`, args...)
+		if err != nil {
+			return plan{}, fmt.Errorf("count %s: %w", f.col, err)
+		}
+		if common {
+			set(&p.columns, f.col)
+		}
+	}
 	for k, v := range q.Metadata {
 		common, err := count(`SELECT 1 FROM trace_metadata WHERE key = ? AND value = ?`, k, v)
 		if err != nil {
 			return plan{}, fmt.Errorf("count metadata %q: %w", k, err)
 		}
 		if common {
-			if p.metadata == nil {
-				p.metadata = map[string]bool{}
-			}
-			p.metadata[k] = true
+			set(&p.metadata, k)
 		}
 	}
-	for _, term := range strings.Fields(q.Text) {
-		match, arg := s.textMatch(term)
-		common, err := count(match, arg)
+	for _, term := range textTerms(q.Text) {
+		if !s.fts {
+			match, arg := s.textMatch(term, p)
+			common, err := count(match, arg)
+			if err != nil {
+				return plan{}, fmt.Errorf("count text %q: %w", term, err)
+			}
+			if common {
+				set(&p.text, term)
+			}
+			continue
+		}
+		words, ok, err := s.expand(ctx, term)
+		if err != nil {
+			return plan{}, fmt.Errorf("expand %q: %w", term, err)
+		}
+		if ok {
+			if len(words) == 0 {
+				return plan{empty: true}, nil
+			}
+			if p.match == nil {
+				p.match = map[string]string{}
+			}
+			p.match[term] = `"` + strings.Join(words, `" OR "`) + `"`
+		}
+		// Counted in traces, not messages: one system prompt can be in most of them.
+		common, err := count(`SELECT 1 FROM blob_fts f JOIN trace_blobs tb ON tb.blob_rowid = f.rowid WHERE blob_fts MATCH ?`, ftsQuery(term, p))
 		if err != nil {
 			return plan{}, fmt.Errorf("count text %q: %w", term, err)
 		}
 		if common {
-			if p.text == nil {
-				p.text = map[string]bool{}
-			}
-			p.text[term] = true
+			set(&p.text, term)
 		}
 	}
 	return p, nil
+}
+
+// expand returns the indexed words that term is a prefix of, when term is one plain word (ASCII
+// letters and digits, which the unicode61 tokenizer keeps as one token, lower-cased) and there
+// are at most maxExpansion of them; ok is false otherwise.
+func (s *Store) expand(ctx context.Context, term string) (words []string, ok bool, err error) {
+	lower := strings.ToLower(term)
+	for i := 0; i < len(lower); i++ {
+		if c := lower[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return nil, false, nil
+		}
+	}
+	next := lower[:len(lower)-1] + string(lower[len(lower)-1]+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT term FROM temp.blob_vocab WHERE term >= ? AND term < ? LIMIT ?`, lower, next, maxExpansion+1)
+	if err != nil {
+		return nil, false, err
+	}
+	words, err = collect[string](rows)
+	if err != nil || len(words) > maxExpansion {
+		return nil, false, err
+	}
+	return words, true, nil
 }
 
 // A cursor is the (started_at, id) of the last trace of a page, opaque to clients.
@@ -278,6 +389,23 @@ func decodeCursor(c string) (int64, string, error) {
 	return n, id, nil
 }
 
+// summaryColumns are what a Summary is read from, in scanSummary's order.
+const summaryColumns = `t.id, t.started_at, t.endpoint, t.requested_model, t.alias, t.model,
+	t.provider, t.status, t.error, t.stream, t.latency_ms, t.ttft_ms, t.prompt_tokens,
+	t.completion_tokens, t.cached_tokens, t.cache_write_tokens, t.reasoning_tokens, t.cost_usd,
+	t.preview`
+
+func scanSummary(rows *sql.Rows) (traces.Summary, int64, error) {
+	var sm traces.Summary
+	var ts int64
+	err := rows.Scan(&sm.ID, &ts, &sm.Endpoint, &sm.RequestedModel, &sm.Alias, &sm.Model,
+		&sm.Provider, &sm.Status, &sm.Error, &sm.Stream, &sm.LatencyMillis, &sm.TTFTMillis,
+		&sm.Usage.PromptTokens, &sm.Usage.CompletionTokens, &sm.Usage.CachedTokens,
+		&sm.Usage.CacheWriteTokens, &sm.Usage.ReasoningTokens, &sm.CostUSD, &sm.Preview)
+	sm.StartedAt = time.Unix(0, ts).UTC()
+	return sm, ts, err
+}
+
 // List returns one page of summaries, newest first.
 func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
 	limit := q.Limit
@@ -285,26 +413,42 @@ func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
+	var cursorTS int64
+	var cursorID string
+	if q.Cursor != "" {
+		var err error
+		if cursorTS, cursorID, err = decodeCursor(q.Cursor); err != nil {
+			return traces.Page{}, fmt.Errorf("list traces: %w", err)
+		}
+	}
 	p, err := s.plan(ctx, q)
 	if err != nil {
 		return traces.Page{}, fmt.Errorf("list traces: %w", err)
 	}
+	return s.list(ctx, q, p, limit, cursorTS, cursorID)
+}
+
+// list is List once planned.
+func (s *Store) list(ctx context.Context, q traces.Query, p plan, limit int, cursorTS int64, cursorID string) (traces.Page, error) {
+	if p.empty {
+		return traces.Page{}, nil
+	}
 	where, args := s.where(q, p)
 	if q.Cursor != "" {
-		ts, id, err := decodeCursor(q.Cursor)
+		// Written so that the (started_at, id) index bounds the scan.
+		where += " AND t.started_at <= ? AND (t.started_at < ? OR t.id < ?)"
+		args = append(args, cursorTS, cursorTS, cursorID)
+	}
+	if s.fts && len(p.text) > 0 {
+		page, err := s.walk(ctx, q, p, where, args, limit)
 		if err != nil {
 			return traces.Page{}, fmt.Errorf("list traces: %w", err)
 		}
-		// Written so that the (started_at, id) index bounds the scan.
-		where += " AND t.started_at <= ? AND (t.started_at < ? OR t.id < ?)"
-		args = append(args, ts, ts, id)
+		return page, nil
 	}
 	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, `SELECT t.id, t.started_at, t.endpoint, t.requested_model,
-		t.alias, t.model, t.provider, t.status, t.error, t.stream, t.latency_ms, t.ttft_ms,
-		t.prompt_tokens, t.completion_tokens, t.cached_tokens, t.cache_write_tokens,
-		t.reasoning_tokens, t.cost_usd, t.preview
-		FROM traces t WHERE `+where+` ORDER BY t.started_at DESC, t.id DESC LIMIT ?`, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+summaryColumns+` FROM traces t WHERE `+where+
+		` ORDER BY t.started_at DESC, t.id DESC LIMIT ?`, args...)
 	if err != nil {
 		return traces.Page{}, fmt.Errorf("list traces: %w", err)
 	}
@@ -312,20 +456,14 @@ func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
 	var page traces.Page
 	var lastTS int64
 	for rows.Next() {
-		var sm traces.Summary
-		var ts int64
-		if err := rows.Scan(&sm.ID, &ts, &sm.Endpoint, &sm.RequestedModel, &sm.Alias, &sm.Model,
-			&sm.Provider, &sm.Status, &sm.Error, &sm.Stream, &sm.LatencyMillis, &sm.TTFTMillis,
-			&sm.Usage.PromptTokens, &sm.Usage.CompletionTokens, &sm.Usage.CachedTokens,
-			&sm.Usage.CacheWriteTokens, &sm.Usage.ReasoningTokens, &sm.CostUSD, &sm.Preview); err != nil {
-			return traces.Page{}, fmt.Errorf("list traces: %w", err)
-		}
 		if len(page.Traces) == limit {
-			last := page.Traces[limit-1]
-			page.NextCursor = encodeCursor(lastTS, last.ID)
+			page.NextCursor = encodeCursor(lastTS, page.Traces[limit-1].ID)
 			break
 		}
-		sm.StartedAt = time.Unix(0, ts).UTC()
+		sm, ts, err := scanSummary(rows)
+		if err != nil {
+			return traces.Page{}, fmt.Errorf("list traces: %w", err)
+		}
 		lastTS = ts
 		page.Traces = append(page.Traces, sm)
 	}
@@ -333,108 +471,4 @@ func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
 		return traces.Page{}, fmt.Errorf("list traces: %w", err)
 	}
 	return page, nil
-}
-
-// Aggregate buckets the matching traces of [From, To) and computes latency percentiles in Go.
-func (s *Store) Aggregate(ctx context.Context, q traces.AggregateQuery) (traces.Aggregates, error) {
-	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
-		return traces.Aggregates{}, errors.New("aggregate traces: need From before To")
-	}
-	if q.Bucket <= 0 {
-		return traces.Aggregates{}, errors.New("aggregate traces: need a positive Bucket")
-	}
-	span := q.To.Sub(q.From)
-	nb := int64(span / q.Bucket)
-	if span%q.Bucket != 0 {
-		nb++
-	}
-	if nb > maxBuckets {
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %d buckets, at most %d", nb, maxBuckets)
-	}
-	group := "''"
-	switch q.GroupBy {
-	case "":
-	case "model", "provider", "alias":
-		group = "t." + q.GroupBy
-	default:
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: cannot group by %q", q.GroupBy)
-	}
-	where, args := s.where(q.Query, plan{})
-	rows, err := s.r.QueryContext(ctx, `SELECT `+group+`, t.started_at, t.status, t.cost_usd,
-		t.prompt_tokens, t.completion_tokens, t.latency_ms FROM traces t WHERE `+where, args...)
-	if err != nil {
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
-	}
-	defer rows.Close()
-	type acc struct {
-		buckets   []traces.Bucket
-		latencies [][]float64
-	}
-	from := q.From.UnixNano()
-	bucketNanos := int64(q.Bucket)
-	groups := map[string]*acc{}
-	newAcc := func() *acc {
-		a := &acc{buckets: make([]traces.Bucket, nb), latencies: make([][]float64, nb)}
-		for i := range a.buckets {
-			a.buckets[i].Start = q.From.Add(time.Duration(i) * q.Bucket).UTC()
-		}
-		return a
-	}
-	for rows.Next() {
-		var g string
-		var ts int64
-		var status int
-		var cost, latency float64
-		var pt, ct int64
-		if err := rows.Scan(&g, &ts, &status, &cost, &pt, &ct, &latency); err != nil {
-			return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
-		}
-		a := groups[g]
-		if a == nil {
-			a = newAcc()
-			groups[g] = a
-		}
-		i := (ts - from) / bucketNanos
-		b := &a.buckets[i]
-		b.Requests++
-		if status < 200 || status > 299 {
-			b.Errors++
-		}
-		b.CostUSD += cost
-		b.PromptTokens += pt
-		b.CompletionTokens += ct
-		a.latencies[i] = append(a.latencies[i], latency)
-	}
-	if err := rows.Err(); err != nil {
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
-	}
-	if q.GroupBy == "" && len(groups) == 0 {
-		groups[""] = newAcc() // one series, all zeros
-	}
-	names := make([]string, 0, len(groups))
-	for g := range groups {
-		names = append(names, g)
-	}
-	slices.Sort(names)
-	out := traces.Aggregates{Series: make([]traces.Series, 0, len(names))}
-	for _, g := range names {
-		a := groups[g]
-		for i, l := range a.latencies {
-			slices.Sort(l)
-			a.buckets[i].LatencyP50 = percentile(l, 50)
-			a.buckets[i].LatencyP95 = percentile(l, 95)
-			a.buckets[i].LatencyP99 = percentile(l, 99)
-		}
-		out.Series = append(out.Series, traces.Series{Group: g, Buckets: a.buckets})
-	}
-	return out, nil
-}
-
-// percentile is the nearest-rank percentile of sorted values (0 when empty).
-func percentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	return sorted[min(max(rank, 1), len(sorted))-1]
 }

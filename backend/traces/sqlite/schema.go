@@ -80,6 +80,14 @@ CREATE TABLE store_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `,
 	// 2: retention deletes a trace's tools blob when no other trace uses it.
 	`CREATE INDEX traces_tools ON traces(tools_hash) WHERE tools_hash IS NOT NULL;`,
+	// 3: one index in time order that also holds every column the scalar filters and the
+	// aggregates read, so that a listing checks its filters and Aggregate sums without reading
+	// the rows (wide: preview, attempts, hashes). It replaces traces_time, its prefix.
+	`
+CREATE INDEX traces_time_cover ON traces(started_at, id, model, provider, alias, endpoint, status,
+	cost_usd, latency_ms, total_tokens, prompt_tokens, completion_tokens);
+DROP INDEX traces_time;
+`,
 }
 
 // migrate brings db to len(migrations), one transaction per step, so that a crash leaves a

@@ -97,13 +97,23 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 		return nil, fmt.Errorf("open trace db: %w", err)
 	}
 	s.fts = fts
+	// Statistics for the planner from the start, for a file that was never analysed or has
+	// changed a lot since (a migration's new index); a no-op otherwise.
+	if _, err := w.ExecContext(ctx, `PRAGMA optimize = 0x10002`); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open trace db: optimize: %w", err)
+	}
 	if !fts && !opt.disableFTS && opt.log != nil {
 		opt.log.Warn("SQLite has no FTS5: full-text search falls back to LIKE scans (build with -tags sqlite_fts5)")
 	}
 	// The readers open after the writer so that the WAL and shared-memory files exist.
 	// Readers map the file instead of copying its pages into each connection's cache.
-	r := sql.OpenDB(connector{dsn: uri + "?mode=ro&_busy_timeout=10000",
-		pragmas: []string{"PRAGMA mmap_size = 2147418112", "PRAGMA cache_size = -8192"}})
+	readerInit := []string{"PRAGMA mmap_size = 2147418112", "PRAGMA cache_size = -8192"}
+	if fts {
+		// The words of the index, for expanding a search prefix (see Store.expand).
+		readerInit = append(readerInit, `CREATE VIRTUAL TABLE IF NOT EXISTS temp.blob_vocab USING fts5vocab(main, blob_fts, 'row')`)
+	}
+	r := sql.OpenDB(connector{dsn: uri + "?mode=ro&_busy_timeout=10000", pragmas: readerInit})
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()))
 	if err := r.PingContext(ctx); err != nil {

@@ -4,9 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"opentracy/backend/traces"
 	"opentracy/backend/traces/storetest"
@@ -313,5 +319,156 @@ func TestCommonFiltersProbe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The walk (common words, checked against streams of their matches) must list exactly what
+// collecting the matches and sorting them lists, whatever the order the traces were written in,
+// messages shared across traces (old system prompts, resent history) and deep cursors.
+func TestWalkMatchesCollect(t *testing.T) {
+	s := openTest(t, options{})
+	defer s.Close()
+	if !s.FullText() {
+		t.Skip("SQLite without FTS5")
+	}
+	ctx := context.Background()
+	words := []string{"alpha", "alphabet", "beta", "gamma", "delta", "omega", "omicron", "zeta"}
+	const n = commonRows + 1500
+	var all []*traces.Trace
+	for i := range n {
+		r := uint64(i)*2654435761 + 7
+		pick := func(k uint64) string { return words[(r>>k)%uint64(len(words))] }
+		tr := storetest.Trace(i)
+		// Written in a shuffled order of start times, a few far out of order.
+		tr.StartedAt = tr.StartedAt.Add(time.Duration(int64(r%97)-48) * time.Second)
+		if i%500 == 3 {
+			tr.StartedAt = tr.StartedAt.Add(-30 * time.Minute)
+		}
+		sys := fmt.Sprintf(`{"role":"system","content":"prompt %d %s"}`, i%3, []string{"omega", "zeta", "plain"}[i%3])
+		msgs := []string{sys}
+		if i > 10 && i%4 == 0 {
+			msgs = append(msgs, fmt.Sprintf(`{"role":"user","content":"earlier %s %d"}`, pick(5), i-7))
+		}
+		msgs = append(msgs, fmt.Sprintf(`{"role":"user","content":"%s %s %d"}`, pick(0), pick(3), i))
+		tr.Input = json.RawMessage("[" + strings.Join(msgs, ",") + "]")
+		tr.Output = json.RawMessage(fmt.Sprintf(`[{"message":{"content":"%s"}}]`, pick(9)))
+		if i%7 == 0 {
+			tr.Output = nil
+		}
+		all = append(all, tr)
+	}
+	for i := 0; i < len(all); i += 700 {
+		if err := s.Write(ctx, all[i:min(i+700, len(all))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages := func(q traces.Query, force bool) []string {
+		var out []string
+		for {
+			var page traces.Page
+			var err error
+			if force {
+				// Collect and sort, whatever the counts say.
+				p, perr := s.plan(ctx, q)
+				if perr != nil {
+					t.Fatal(perr)
+				}
+				p.text = nil
+				var ts int64
+				var id string
+				if q.Cursor != "" {
+					ts, id, _ = decodeCursor(q.Cursor)
+				}
+				page, err = s.list(ctx, q, p, q.Limit, ts, id)
+			} else {
+				page, err = s.List(ctx, q)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, sm := range page.Traces {
+				out = append(out, sm.ID)
+			}
+			if page.NextCursor == "" {
+				return out
+			}
+			q.Cursor = page.NextCursor
+		}
+	}
+	for _, q := range []traces.Query{
+		{Text: "alpha"},      // a prefix of alphabet too
+		{Text: "omega"},      // in a shared system prompt and in messages
+		{Text: "zeta beta"},  // two words, anywhere in the trace
+		{Text: "ALPHA gam"},  // case and prefix
+		{Text: "o"},          // many words
+		{Text: "plain alph"}, // shared prompt and a prefix
+		{Text: "omega", Models: []string{"gpt-4o"}, Status: "ok"},
+		{Text: "delta", Metadata: map[string]string{"none": "x"}},
+	} {
+		p, err := s.plan(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.text) == 0 && q.Metadata == nil {
+			t.Errorf("%+v: not planned as common; the test does not cover the walk", q)
+		}
+		for _, limit := range []int{40, 500} {
+			q.Limit = limit
+			got, want := pages(q, false), pages(q, true)
+			if !slices.Equal(got, want) {
+				t.Errorf("%+v: walk listed %d traces, collecting %d", q, len(got), len(want))
+			}
+		}
+	}
+}
+
+// Aggregate from the index alone agrees with reading every row: sums exactly, latencies to the
+// microsecond the index path rounds them to.
+func TestAggregateIndexedMatchesRows(t *testing.T) {
+	s := openTest(t, options{})
+	defer s.Close()
+	ctx := context.Background()
+	var batch []*traces.Trace
+	for i := range 3000 {
+		tr := genTrace(i)
+		tr.StartedAt = storetest.Trace(0).StartedAt.Add(time.Duration(i) * 7 * time.Second)
+		batch = append(batch, tr)
+	}
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	from := storetest.Trace(0).StartedAt.Add(-time.Minute)
+	for _, q := range []traces.AggregateQuery{
+		{Query: traces.Query{From: from, To: from.Add(6 * time.Hour)}, Bucket: time.Hour},
+		{Query: traces.Query{From: from, To: from.Add(5*time.Hour + 10*time.Minute)}, Bucket: 20 * time.Minute, GroupBy: "model"},
+		{Query: traces.Query{From: from.Add(time.Hour), To: from.Add(3 * time.Hour), Status: "error"}, Bucket: time.Hour, GroupBy: "provider"},
+		{Query: traces.Query{From: from, To: from.Add(9 * time.Hour), Models: []string{"gpt-4o", "o3-mini"}, MinLatency: new(500.0)}, Bucket: 90 * time.Minute, GroupBy: "alias"},
+		{Query: traces.Query{From: from.Add(100 * time.Hour), To: from.Add(101 * time.Hour)}, Bucket: time.Hour},
+	} {
+		span := q.To.Sub(q.From)
+		nb := int(span / q.Bucket)
+		if span%q.Bucket != 0 {
+			nb++
+		}
+		group := "''"
+		if q.GroupBy != "" {
+			group = "t." + q.GroupBy
+		}
+		indexed, rows := newAggregation(q, nb), newAggregation(q, nb)
+		if err := s.aggregateIndexed(ctx, q, group, indexed); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.aggregateRows(ctx, q, group, rows); err != nil {
+			t.Fatal(err)
+		}
+		got, want := indexed.result(q.GroupBy == ""), rows.result(q.GroupBy == "")
+		isLatency := func(p cmp.Path) bool { return strings.HasPrefix(p.Last().String(), ".LatencyP") }
+		opts := cmp.Options{
+			cmp.FilterPath(func(p cmp.Path) bool { return !isLatency(p) }, cmpopts.EquateApprox(0, 1e-9)),
+			cmp.FilterPath(isLatency, cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) <= 0.001 })),
+		}
+		if diff := cmp.Diff(want, got, opts); diff != "" {
+			t.Errorf("%+v: index and rows differ (-rows +index):\n%s", q, diff)
+		}
 	}
 }
