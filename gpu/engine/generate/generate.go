@@ -17,10 +17,15 @@ import (
 	"opentracy/gpu/engine/lm"
 )
 
-// Tokenizer converts between text and token ids.
+// Tokenizer converts between text and token ids. The engine's tokenizer package
+// (*tokenizer.Tokenizer) has exactly these methods.
 type Tokenizer interface {
-	Encode(text string) ([]int, error)
-	Decode(ids []int) (string, error)
+	// Encode returns the ids of text; addSpecial adds the tokenizer's BOS/EOS decorations
+	// (false for text rendered by a chat template, which already holds them).
+	Encode(text string, addSpecial bool) []int
+	// Decode returns the text of ids; skipSpecial drops special tokens. Bytes of an unfinished
+	// UTF-8 character must come out as U+FFFD.
+	Decode(ids []int, skipSpecial bool) string
 }
 
 // LM is what generation needs from a model.
@@ -73,6 +78,11 @@ type Params struct {
 	Stop []string
 	// EOS overrides the model's end-of-sequence ids when non-nil.
 	EOS []int
+	// KeepSpecialTokens keeps special tokens in the decoded text (they are skipped by default,
+	// as OpenAI-compatible servers do).
+	KeepSpecialTokens bool
+	// AddSpecialTokens is passed to Encode by GenerateText.
+	AddSpecialTokens bool
 }
 
 // FinishReason says why a completion ended, in OpenAI's terms.
@@ -210,11 +220,7 @@ func Generate(ctx context.Context, model LM, tok Tokenizer, prompts [][]int, p P
 				}
 			}
 			if tok != nil {
-				text, err := r.updateText(tok, p.Stop)
-				if err != nil {
-					return results(), err
-				}
-				chunk.Text = text
+				chunk.Text = r.updateText(tok.Decode(r.res.Tokens, !p.KeepSpecialTokens), p.Stop)
 			}
 			chunk.FinishReason = r.res.FinishReason
 			if err := emit(chunk); err != nil {
@@ -246,13 +252,9 @@ func (r *row) finish(reason FinishReason) {
 	r.res.FinishReason = reason
 }
 
-// updateText decodes the row's tokens, applies stop sequences, and returns the text newly safe
-// to stream (everything left, once the row is done).
-func (r *row) updateText(tok Tokenizer, stops []string) (string, error) {
-	text, err := tok.Decode(r.res.Tokens)
-	if err != nil {
-		return "", fmt.Errorf("generate: decode: %w", err)
-	}
+// updateText takes the row's newly decoded text, applies stop sequences, and returns the text
+// newly safe to stream (everything left, once the row is done).
+func (r *row) updateText(text string, stops []string) string {
 	if len(stops) > 0 {
 		// Earlier text was already searched; a new match must end in the new part, so the
 		// search starts one stop-length before what was streamed.
@@ -276,11 +278,11 @@ func (r *row) updateText(tok Tokenizer, stops []string) (string, error) {
 	}
 	if !strings.HasPrefix(text[:safe], r.emitted) {
 		// The decoder revised text already streamed (or must wait); nothing can be added.
-		return "", nil
+		return ""
 	}
 	delta := text[len(r.emitted):safe]
 	r.emitted = text[:safe]
-	return delta, nil
+	return delta
 }
 
 // heldBack returns how much of text can be streamed now: it excludes a trailing incomplete
@@ -311,10 +313,7 @@ func heldBack(text string, stops []string) int {
 func GenerateText(ctx context.Context, model LM, tok Tokenizer, prompts []string, p Params, onChunk func(Chunk) error) ([]Result, error) {
 	ids := make([][]int, len(prompts))
 	for i, text := range prompts {
-		enc, err := tok.Encode(text)
-		if err != nil {
-			return nil, fmt.Errorf("generate: encode prompt %d: %w", i, err)
-		}
+		enc := tok.Encode(text, p.AddSpecialTokens)
 		if len(enc) == 0 {
 			return nil, fmt.Errorf("generate: prompt %d encodes to no tokens", i)
 		}

@@ -166,15 +166,15 @@ func (ss *scriptedSession) Close()            {}
 // UTF-8 character decode to U+FFFD until completed, like byte-level BPE decoders.
 type pieces []string
 
-func (p pieces) Decode(ids []int) (string, error) {
+func (p pieces) Decode(ids []int, _ bool) string {
 	var b strings.Builder
 	for _, id := range ids {
 		b.WriteString(p[id])
 	}
-	return strings.ToValidUTF8(b.String(), "\uFFFD"), nil
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
 }
 
-func (p pieces) Encode(string) ([]int, error) { return nil, errors.New("not needed") }
+func (p pieces) Encode(string, bool) []int { return nil }
 
 func collect(chunks *[]Chunk) func(Chunk) error {
 	return func(c Chunk) error {
@@ -391,23 +391,26 @@ func TestSamplingFrequencies(t *testing.T) {
 // byteTokenizer maps each byte to its value as a token id.
 type byteTokenizer struct{}
 
-func (byteTokenizer) Encode(s string) ([]int, error) {
+func (byteTokenizer) Encode(s string, _ bool) []int {
 	ids := make([]int, len(s))
 	for i := range len(s) {
 		ids[i] = int(s[i])
 	}
-	return ids, nil
+	return ids
 }
 
-func (byteTokenizer) Decode(ids []int) (string, error) {
-	b := make([]byte, len(ids))
-	for i, id := range ids {
-		if id > 255 {
-			id = '?'
+// Decode treats ids above 255 as special tokens, rendered as "<s>" unless skipped.
+func (byteTokenizer) Decode(ids []int, skipSpecial bool) string {
+	var b []byte
+	for _, id := range ids {
+		switch {
+		case id <= 255:
+			b = append(b, byte(id))
+		case !skipSpecial:
+			b = append(b, "<s>"...)
 		}
-		b[i] = byte(id)
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD"), nil
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 func TestGenerateText(t *testing.T) {
@@ -419,7 +422,7 @@ func TestGenerateText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range res {
-		want, _ := byteTokenizer{}.Decode(r.Tokens)
+		want := byteTokenizer{}.Decode(r.Tokens, true)
 		if r.Text != want || len(r.Tokens) != 6 || r.PromptTokens != len([]string{"hello", "hi"}[i]) {
 			t.Errorf("row %d: %+v", i, r)
 		}
