@@ -197,7 +197,9 @@ func Generate(ctx context.Context, model LM, tok Tokenizer, prompts [][]int, p P
 		}
 		return results(), nil
 	}
-	for step := 0; ; step++ {
+	// Text is decoded every step only when someone looks at it before the end.
+	textEachStep := onChunk != nil || len(p.Stop) > 0
+	for {
 		next := make([]int, len(rows))
 		active := 0
 		for i, r := range rows {
@@ -219,7 +221,7 @@ func Generate(ctx context.Context, model LM, tok Tokenizer, prompts [][]int, p P
 					r.finish(FinishLength)
 				}
 			}
-			if tok != nil {
+			if tok != nil && (textEachStep || r.done) {
 				chunk.Text = r.updateText(tok.Decode(r.res.Tokens, !p.KeepSpecialTokens), p.Stop)
 			}
 			chunk.FinishReason = r.res.FinishReason

@@ -3,6 +3,8 @@ package lm
 import (
 	"context"
 	"testing"
+
+	"github.com/gomlx/compute/dtypes"
 )
 
 // fullLastLogits runs the full forward on one unpadded sequence and returns the last position's logits.
@@ -91,5 +93,32 @@ func TestSessionRejectsBadInput(t *testing.T) {
 	cancel()
 	if _, err := s.Step(cancelled, []int{1}); err == nil {
 		t.Error("cancelled context accepted")
+	}
+}
+
+// TestBF16Session runs the GPU dtype path (bf16 weights and activations) through a session and
+// checks it against the bf16 full forward: same ops in another order, so bf16-level agreement.
+func TestBF16Session(t *testing.T) {
+	m := tinyModel(t, TinyOptions{Family: Llama, DType: "bfloat16"}, Options{DType: dtypes.BFloat16})
+	ctx := context.Background()
+	seq := []int{9, 8, 7, 6, 5}
+	s, logits, err := m.NewSession(ctx, [][]int{seq[:4]}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	next, err := s.Step(ctx, seq[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := m.ForwardLogits(ctx, [][]int{seq}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range [][]float32{logits[0], next[0]} {
+		want := full[0][3+i]
+		if d := maxAbsDiff(got, want); d > 0.1 {
+			t.Errorf("position %d: bf16 session differs from bf16 forward by %g", 3+i, d)
+		}
 	}
 }
