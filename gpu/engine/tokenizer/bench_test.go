@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"opentracy/gpu/engine/tokenizer/internal/reftest"
+	"opentracy/gpu/engine/tokenizer/reftest"
 )
 
 // BenchmarkEncode measures encode throughput (MB/s of UTF-8 input) on real text: this package's

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"opentracy/gpu/engine/tokenizer/internal/reftest"
+	"opentracy/gpu/engine/tokenizer/reftest"
 )
 
 // Loaded tokenizers are shared by the tests of this package: loading one takes about a second.
@@ -19,22 +19,52 @@ var loaded struct {
 	m map[string]*Tokenizer
 }
 
+// loadFamilies loads the families' tokenizers in parallel (those not loaded yet).
+func loadFamilies(t testing.TB, families ...string) {
+	t.Helper()
+	dirs := make([]string, len(families))
+	for i, f := range families {
+		dirs[i] = reftest.ModelDir(t, f)
+	}
+	errs := make([]error, len(families))
+	var wg sync.WaitGroup
+	for i, f := range families {
+		loaded.Lock()
+		_, ok := loaded.m[f]
+		loaded.Unlock()
+		if ok {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := Load(dirs[i])
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			loaded.Lock()
+			defer loaded.Unlock()
+			if loaded.m == nil {
+				loaded.m = map[string]*Tokenizer{}
+			}
+			loaded.m[f] = tok
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("load %s: %v", families[i], err)
+		}
+	}
+}
+
 func loadFamily(t testing.TB, family string) *Tokenizer {
 	t.Helper()
+	loadFamilies(t, family)
 	loaded.Lock()
 	defer loaded.Unlock()
-	if tok, ok := loaded.m[family]; ok {
-		return tok
-	}
-	tok, err := Load(reftest.ModelDir(t, family))
-	if err != nil {
-		t.Fatalf("load %s: %v", family, err)
-	}
-	if loaded.m == nil {
-		loaded.m = map[string]*Tokenizer{}
-	}
-	loaded.m[family] = tok
-	return tok
+	return loaded.m[family]
 }
 
 // TestReference compares ids, decoding and streaming with the reference tokenizers on the golden
@@ -46,8 +76,21 @@ func TestReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	texts = append(texts, corpus...)
-	ref := reftest.Run(t, reftest.Request{Texts: texts})
-	for _, family := range []string{reftest.Qwen3, reftest.Llama3, reftest.Llama31} {
+	// Node and the three tokenizer loads take seconds each: overlap them.
+	families := []string{reftest.Qwen3, reftest.Llama3, reftest.Llama31}
+	reftest.Install(t)
+	var ref map[string]reftest.Family
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ref = reftest.RunErr(reftest.Request{Texts: texts})
+	}()
+	loadFamilies(t, families...)
+	<-done
+	if ref == nil {
+		ref = reftest.Run(t, reftest.Request{Texts: texts}) // again, to report the failure
+	}
+	for _, family := range families {
 		t.Run(family, func(t *testing.T) {
 			fam, ok := ref[family]
 			if !ok || len(fam.IDs) != len(texts) || len(fam.IDsSpecial) != len(texts) || len(fam.Decoded) != len(texts) {

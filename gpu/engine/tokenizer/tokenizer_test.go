@@ -10,7 +10,7 @@ import (
 
 	"github.com/dlclark/regexp2"
 
-	"opentracy/gpu/engine/tokenizer/internal/reftest"
+	"opentracy/gpu/engine/tokenizer/reftest"
 )
 
 // pieces returns the matches of m in s as strings.

@@ -77,9 +77,27 @@ func ModelDir(t testing.TB, family string) string {
 func Run(t testing.TB, req Request) map[string]Family {
 	t.Helper()
 	Install(t)
-	in, err := json.Marshal(req)
+	reply, err := run(req)
 	if err != nil {
 		t.Fatalf("reftest: %v", err)
+	}
+	return reply
+}
+
+// RunErr is Run for use off the test goroutine, once Install has run: nil on failure (call Run
+// then to report it).
+func RunErr(req Request) map[string]Family {
+	reply, err := run(req)
+	if err != nil {
+		return nil
+	}
+	return reply
+}
+
+func run(req Request) (map[string]Family, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -94,13 +112,13 @@ func Run(t testing.TB, req Request) map[string]Family {
 		if len(msg) > 2000 { // the packages are minified: a stack trace quotes whole lines
 			msg = msg[len(msg)-2000:]
 		}
-		t.Fatalf("reftest: node ref.mjs: %v\n…%s", err, msg)
+		return nil, fmt.Errorf("node ref.mjs: %w\n…%s", err, msg)
 	}
 	var reply map[string]Family
 	if err := json.Unmarshal(out, &reply); err != nil {
-		t.Fatalf("reftest: ref.mjs output: %v", err)
+		return nil, fmt.Errorf("ref.mjs output: %w", err)
 	}
-	return reply
+	return reply, nil
 }
 
 // Install makes sure node and npm exist and the pinned packages are installed.
