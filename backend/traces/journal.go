@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -24,7 +23,9 @@ import (
 // A segment is a file named after the sequence number of its first record (zero-padded so names
 // sort), holding frames of
 //
-//	uint32 little-endian payload length | uint32 CRC-32C of length and payload | JSON payload
+//	uint32 little-endian payload length | uint32 CRC-32C of length and payload | payload
+//
+// where the payload is one trace (see encodeRecord).
 //
 // Each frame is one write(2), so a killed process leaves complete frames in the page cache; a
 // power loss may tear the last one, which the CRC detects and replay ignores. A new run never
@@ -415,8 +416,8 @@ func (j *journal) read(pos *position, end uint64, segs []segment, max int) (recs
 			err = errTorn // a missing segment is read as empty
 		}
 		if err == nil {
-			t := new(Trace)
-			if uerr := json.Unmarshal(buf, t); uerr != nil {
+			t, derr := decodeRecord(buf)
+			if derr != nil {
 				t = nil // checksummed but not a trace: cannot happen short of a bug; skip it
 				skipped++
 			}

@@ -228,7 +228,7 @@ func (w *Writer) Record(t *Trace) {
 	)
 	if w.j != nil {
 		// Encoded outside the lock: it is the expensive part and needs no ordering.
-		if payload, jerr = json.Marshal(t); jerr != nil {
+		if payload, jerr = encodeRecord(t); jerr != nil {
 			jerr = fmt.Errorf("encode trace: %w", jerr)
 		}
 	}
@@ -246,7 +246,11 @@ func (w *Writer) Record(t *Trace) {
 			if !w.spilling {
 				select {
 				case w.ch <- q:
+					full := len(w.ch) >= w.opts.BatchSize
 					w.mu.Unlock()
+					if full {
+						w.poke()
+					}
 					return
 				default:
 				}
@@ -261,7 +265,11 @@ func (w *Writer) Record(t *Trace) {
 	// Not journaled (no journal, or it failed): the queue is all that is left.
 	select {
 	case w.ch <- q:
+		full := len(w.ch) >= w.opts.BatchSize
 		w.mu.Unlock()
+		if full {
+			w.poke()
+		}
 		if jerr != nil {
 			w.warnLimited(&w.jErrLogAt, "trace journal write failed; trace kept in memory only", "id", t.ID, "err", jerr)
 		}
@@ -382,18 +390,20 @@ func (w *Writer) Stats() WriterStats {
 	return s
 }
 
-// run writes batches to the store, one at a time, until ctx ends or a drain completes.
+// run writes batches to the store, one at a time, until ctx ends or a drain completes. It is
+// not woken per trace: Record wakes it only when a batch is full, and a ticker flushes partial
+// batches every FlushInterval, so a busy gateway costs one wake-up per batch, not per request.
 func (w *Writer) run(ctx context.Context) {
 	defer close(w.done)
 	var (
 		batch    []queued
 		traces   []*Trace
-		first    time.Time // when the oldest trace of batch was taken
 		draining bool
+		flushDue bool
 	)
 	drain := w.drain
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	tick := time.NewTicker(w.opts.FlushInterval)
+	defer tick.Stop()
 	defer func() {
 		if w.j == nil {
 			w.dropped.Add(uint64(len(batch))) // nowhere else to keep them
@@ -402,40 +412,27 @@ func (w *Writer) run(ctx context.Context) {
 	for {
 		var rerr error
 		batch, rerr = w.fill(batch)
-		if len(batch) > 0 && first.IsZero() {
-			first = time.Now()
-		}
-		if len(batch) > 0 && (len(batch) >= w.opts.BatchSize || draining || time.Since(first) >= w.opts.FlushInterval) {
+		if len(batch) > 0 && (len(batch) >= w.opts.BatchSize || draining || flushDue) {
 			if !w.commit(ctx, batch, &traces) {
 				return
 			}
 			clear(batch)
-			batch, first = batch[:0], time.Time{}
+			batch = batch[:0]
 			continue
 		}
+		flushDue = false
 		if draining && len(batch) == 0 && rerr == nil && w.finishDrain() {
 			return
 		}
-		var tc <-chan time.Time
-		switch {
-		case len(batch) > 0:
-			timer.Reset(time.Until(first.Add(w.opts.FlushInterval)))
-			tc = timer.C
-		case rerr != nil || draining:
-			timer.Reset(w.opts.FlushInterval) // retry the journal without spinning
-			tc = timer.C
-		}
 		select {
-		case q := <-w.ch:
-			batch = append(batch, q)
 		case <-w.wake:
-		case <-tc:
+		case <-tick.C:
+			flushDue = true
 		case <-drain:
 			draining, drain = true, nil
 		case <-ctx.Done():
 			return
 		}
-		timer.Stop()
 	}
 }
 
