@@ -22,9 +22,11 @@ type Fault struct {
 	Header http.Header
 	// Body replaces the short default body of a Status answer.
 	Body string
-	// DropAfter sends the headers and this many bytes of the answer, then cuts the connection.
+	// DropAfter sends the headers and this many bytes of the answer, then cuts the connection
+	// (when the answer is longer).
 	DropAfter int64
-	// StallAfter sends this many bytes, then sends nothing until the client goes away.
+	// StallAfter sends this many bytes, then sends nothing until the client goes away (when the
+	// answer is longer).
 	StallAfter int64
 	// IgnoreRange answers a Range request with the whole file (200), as some servers do.
 	IgnoreRange bool
@@ -177,13 +179,14 @@ func serveFile(w *recorder, r *http.Request, content []byte, fault Fault) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	switch {
-	case fault.DropAfter > 0:
-		_, _ = w.Write(body[:min(fault.DropAfter, int64(len(body)))])
+	// A fault at or past the end of the body would not be one: the file is simply sent.
+	switch n := int64(len(body)); {
+	case fault.DropAfter > 0 && fault.DropAfter < n:
+		_, _ = w.Write(body[:fault.DropAfter])
 		w.Flush()
 		panic(http.ErrAbortHandler) // cuts the connection mid-body
-	case fault.StallAfter > 0:
-		_, _ = w.Write(body[:min(fault.StallAfter, int64(len(body)))])
+	case fault.StallAfter > 0 && fault.StallAfter < n:
+		_, _ = w.Write(body[:fault.StallAfter])
 		w.Flush()
 		<-r.Context().Done()
 		return
