@@ -40,7 +40,6 @@ func newBPE(m *modelJSON) (*bpe, error) {
 	}
 	b := &bpe{
 		vocab:        make(map[string]int32, len(m.Vocab)),
-		merges:       make(map[uint64]merge),
 		ignoreMerges: m.IgnoreMerges,
 	}
 	b.cache.init()
