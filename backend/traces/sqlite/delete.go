@@ -77,6 +77,7 @@ func (s *Store) deleteChunk(ctx context.Context, before int64) (int64, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
+	s.ckpt.poke()
 	return int64(len(rowids)), nil
 }
 

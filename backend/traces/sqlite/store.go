@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -45,6 +46,8 @@ type Store struct {
 	dataVersion int64
 	// written counts traces since the planner's statistics were last refreshed.
 	written int64
+
+	ckpt *checkpointer
 }
 
 // options are what Open fixes and tests vary.
@@ -71,10 +74,12 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 	// A file: URI so that mode=ro is honoured; the path is escaped so that '?' and '#' in
 	// directory names stay part of the path.
 	uri := "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath()
-	// The writer's cache holds the index pages that inserts touch all over the file (message
-	// hashes are random), so that a batch does not read them back from the OS every time.
+	// The writer's cache holds the pages every batch touches (the ends of the indexes, their
+	// inner pages), so that a batch does not read them back from the OS; the leaves of the
+	// message-hash index are random and too many to hold anyway.
+	// Its own checkpoints only bound the WAL (64 MiB) should the background ones fall behind.
 	w := sql.OpenDB(connector{dsn: uri + "?_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL&_txlock=immediate",
-		pragmas: []string{"PRAGMA cache_size = -32768"}})
+		pragmas: []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 16384"}})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -122,7 +127,61 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 		return nil, fmt.Errorf("open trace db readers: %w", err)
 	}
 	s.r = r
+	ck := sql.OpenDB(connector{dsn: uri + "?_busy_timeout=10000&_synchronous=NORMAL"})
+	ck.SetMaxOpenConns(1)
+	s.ckpt = &checkpointer{db: ck, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go s.ckpt.run()
 	return s, nil
+}
+
+// checkpointEvery is the least time between two background checkpoints: the pages that several
+// batches touch are copied to the file once.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpointer copies the WAL into the database file on its own connection after writes.
+// Otherwise SQLite does it inside the Write that crosses its threshold, fsync included, and
+// that Write takes several times as long as the others.
+type checkpointer struct {
+	db   *sql.DB
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// poke asks for a checkpoint; it never blocks.
+func (c *checkpointer) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *checkpointer) run() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.wake:
+		}
+		// PASSIVE never waits for readers or the writer. A failure is retried after the next
+		// write, and the writer's own threshold bounds the WAL meanwhile.
+		c.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		t := time.NewTimer(checkpointEvery)
+		select {
+		case <-c.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// close stops the background checkpoints; the last connection to close checkpoints the rest.
+func (c *checkpointer) close() error {
+	close(c.stop)
+	<-c.done
+	return c.db.Close()
 }
 
 // FullText reports whether Query.Text is answered by the FTS5 index (true) or by LIKE scans.
@@ -139,7 +198,8 @@ func (s *Store) Close() error {
 	s.wmu.Unlock()
 	// Keeps the planner's statistics current; cheap when nothing changed.
 	_, err := s.w.Exec(`PRAGMA optimize`)
-	return errors.Join(append(errs, err, s.r.Close(), s.w.Close())...)
+	// The writer closes last: as the last connection it checkpoints and removes the WAL.
+	return errors.Join(append(errs, err, s.ckpt.close(), s.r.Close(), s.w.Close())...)
 }
 
 // connector opens SQLite connections with pragmas that the DSN cannot carry.

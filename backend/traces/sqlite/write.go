@@ -143,6 +143,7 @@ func (s *Store) Write(ctx context.Context, batch []*traces.Trace) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write traces: commit: %w", err)
 	}
+	s.ckpt.poke()
 	// Only now do the new messages exist for the next batches.
 	for h, id := range w.pending {
 		s.blobIDs.put(h, id)
