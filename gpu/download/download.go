@@ -121,7 +121,8 @@ type Client struct {
 	// overall timeout, which would cut off large files).
 	HTTP *http.Client
 	// Token, when set, is sent as "Authorization: Bearer <token>". It is never logged, and Go's
-	// client drops it when a redirect leaves the host (Hugging Face redirects to its CDN).
+	// client drops it when a redirect leaves the URL's domain and its subdomains (Hugging Face
+	// redirects large files to a storage host elsewhere).
 	Token string
 	// UserAgent is sent with every request when set.
 	UserAgent string

@@ -468,3 +468,29 @@ func TestThrottledProgressStillShowsTheLastBytesOfAStalledTransfer(t *testing.T)
 		t.Fatalf("the held-back report came after %v", d)
 	}
 }
+
+func TestTokenDoesNotFollowARedirectToAnotherHost(t *testing.T) {
+	storage := downloadtest.New(t)
+	data := content(3000, 16)
+	storage.Put("/blob", data)
+	api := downloadtest.New(t)
+	// Same machine, another host name: what a redirect to a storage host looks like to the client.
+	elsewhere := strings.Replace(storage.URL, "127.0.0.1", "localhost", 1)
+	api.Mux.HandleFunc("/resolve/w.bin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere+"/blob", http.StatusFound)
+	})
+	c := client(nil)
+	c.Token = "hf_secret"
+	f := download.File{Name: "w.bin", URL: api.URL + "/resolve/w.bin", Path: filepath.Join(t.TempDir(), "w.bin"),
+		Size: int64(len(data)), SHA256: sum(data)}
+	if err := c.Fetch(context.Background(), []download.File{f}, nil); err != nil {
+		t.Fatal(err)
+	}
+	mustEqualFile(t, f.Path, data)
+	if r := api.Requests("/resolve/w.bin"); len(r) != 1 || r[0].Authorization != "Bearer hf_secret" {
+		t.Fatalf("API requests %+v", r)
+	}
+	if r := storage.Requests("/blob"); len(r) != 1 || r[0].Authorization != "" {
+		t.Fatalf("the token reached the storage host: %+v", r)
+	}
+}

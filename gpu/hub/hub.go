@@ -59,8 +59,8 @@ type Options struct {
 	ModelsDir string
 	// Endpoint is the Hub's base URL; empty means DefaultEndpoint (callers pass HF_ENDPOINT here).
 	Endpoint string
-	// Token authenticates to gated and private repositories. It is sent only to the endpoint
-	// (not to the CDN a file redirects to) and never logged.
+	// Token authenticates to gated and private repositories. It is sent to the endpoint's domain
+	// only (a redirect elsewhere drops it) and never logged.
 	Token string
 	// HTTP sends the requests; nil uses the download package's default client.
 	HTTP *http.Client

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Fault is what the server does wrong on one request for a file.
@@ -50,10 +51,11 @@ type Server struct {
 	// Mux handles the paths that are not files (an API, say).
 	Mux *http.ServeMux
 
-	mu     sync.Mutex
-	files  map[string][]byte
-	faults map[string][]Fault
-	reqs   []Request
+	mu       sync.Mutex
+	files    map[string][]byte
+	faults   map[string][]Fault
+	reqs     []Request
+	finished []bool // per request: its handler has returned
 }
 
 // New starts a server on a loopback address and stops it when the test ends.
@@ -78,17 +80,27 @@ func (s *Server) Fail(path string, faults ...Fault) {
 	s.faults[path] = append(s.faults[path], faults...)
 }
 
-// Requests returns the requests of path so far (all paths when path is "").
+// Requests returns the requests of path so far (all paths when path is ""), in arrival order.
+// It waits a little for answers still being sent: a client can have read a whole answer before
+// the handler that sent it has returned.
 func (s *Server) Requests(path string) []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Request
-	for _, r := range s.reqs {
-		if path == "" || r.Path == path {
-			out = append(out, r)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		s.mu.Lock()
+		var out []Request
+		pending := false
+		for i, r := range s.reqs {
+			if path == "" || r.Path == path {
+				out = append(out, r)
+				pending = pending || !s.finished[i]
+			}
 		}
+		s.mu.Unlock()
+		if !pending || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(time.Millisecond)
 	}
-	return out
 }
 
 // Sent returns the body bytes sent for path over all requests.
@@ -100,15 +112,24 @@ func (s *Server) Sent(path string) int64 {
 	return n
 }
 
-// record keeps the request once its answer is known (also when the handler aborts).
-func (s *Server) record(r *http.Request, status *int, sent *int64) {
+// arrive records a request in arrival order; done fills in its answer once known (also when the
+// handler aborts), which may be after later requests arrived.
+func (s *Server) arrive(r *http.Request) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reqs = append(s.reqs, Request{
 		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 		Range: r.Header.Get("Range"), Authorization: r.Header.Get("Authorization"),
-		Status: *status, Sent: *sent,
 	})
+	s.finished = append(s.finished, false)
+	return len(s.reqs) - 1
+}
+
+func (s *Server) done(i int, status *int, sent *int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqs[i].Status, s.reqs[i].Sent = *status, *sent
+	s.finished[i] = true
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +142,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	status, sent := 0, int64(0)
-	defer s.record(r, &status, &sent)
+	defer s.done(s.arrive(r), &status, &sent)
 	rec := &recorder{ResponseWriter: w, status: &status, sent: &sent}
 	if !isFile && fault.Status == 0 {
 		s.Mux.ServeHTTP(rec, r)
