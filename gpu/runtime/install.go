@@ -57,8 +57,9 @@ type Manifest struct {
 type Wheel struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
-	URL     string `json:"url"`
-	SHA256  string `json:"sha256"`
+	// URL is absolute, or a path resolved against Installer.Mirror.
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256"`
 	// Size in bytes; 0 when not pinned (the download's length is used).
 	Size    int64     `json:"size"`
 	Extract []Extract `json:"extract"`
@@ -100,7 +101,9 @@ func (m Manifest) Validate() error {
 	names := map[string]bool{}
 	for _, w := range m.Wheels {
 		u, err := url.Parse(w.URL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		absolute := err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+		relative := err == nil && u.Scheme == "" && u.Host == "" && path.IsAbs("/"+u.Path) && !strings.Contains(u.Path, "..")
+		if !absolute && !relative {
 			return fmt.Errorf("GPU runtime manifest: %s: bad URL %q", w.Name, w.URL)
 		}
 		file := path.Base(u.Path)
@@ -213,6 +216,9 @@ type InstallProgress struct {
 type Installer struct {
 	Root     string
 	Manifest Manifest
+	// Mirror is the base URL the manifest's relative wheel paths are under: the file host of a
+	// Python package index or a mirror of it (config engine.wheel_mirror).
+	Mirror string
 	// HTTP sends the requests (nil: the download package's default).
 	HTTP *http.Client
 	Log  *slog.Logger
@@ -278,9 +284,12 @@ func (in *Installer) Install(ctx context.Context, progress func(InstallProgress)
 	downloads := filepath.Join(in.Root, "downloads")
 	files := make([]download.File, len(m.Wheels))
 	for i, w := range m.Wheels {
-		u, _ := url.Parse(w.URL) // checked by Validate
+		u, err := in.wheelURL(w)
+		if err != nil {
+			return nil, fmt.Errorf("install GPU runtime: %w", err)
+		}
 		files[i] = download.File{
-			Name: w.Name + " " + w.Version, URL: w.URL, Path: filepath.Join(downloads, path.Base(u.Path)),
+			Name: w.Name + " " + w.Version, URL: u.String(), Path: filepath.Join(downloads, path.Base(u.Path)),
 			Size: w.Size, SHA256: w.SHA256,
 		}
 	}
@@ -438,4 +447,26 @@ func writeEntry(ctx context.Context, f *zip.File, dest string) error {
 		return fmt.Errorf("write %s: %w", dest, err)
 	}
 	return nil
+}
+
+// ErrNoMirror: the manifest names wheels by path and no mirror was configured to fetch them from.
+var ErrNoMirror = errors.New("no wheel mirror configured: set engine.wheel_mirror to the base URL the GPU runtime's wheel paths are under")
+
+// wheelURL is w's absolute URL (validated by Manifest.Validate).
+func (in *Installer) wheelURL(w Wheel) (*url.URL, error) {
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", w.Name, err)
+	}
+	if u.IsAbs() {
+		return u, nil
+	}
+	if in.Mirror == "" {
+		return nil, ErrNoMirror
+	}
+	base, err := url.Parse(strings.TrimSuffix(in.Mirror, "/") + "/")
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("wheel mirror %q: want an http(s) URL", in.Mirror)
+	}
+	return base.ResolveReference(&url.URL{Path: strings.TrimPrefix(u.Path, "/")}), nil
 }

@@ -110,6 +110,10 @@ func (f *fixture) add(urlPath, name string, data []byte, pinSize bool, rules ...
 	f.srv.Put(urlPath, data)
 	f.wheels[urlPath] = data
 	w := runtime.Wheel{Name: name, Version: "test", URL: f.srv.URL + urlPath, SHA256: hexSum(data), Extract: rules}
+	if strings.HasPrefix(name, "jax-") {
+		// As in the shipped manifest: a path under the configured mirror.
+		w.URL = strings.TrimPrefix(urlPath, "/")
+	}
 	if pinSize {
 		w.Size = int64(len(data))
 	}
@@ -117,7 +121,7 @@ func (f *fixture) add(urlPath, name string, data []byte, pinSize bool, rules ...
 }
 
 func (f *fixture) installer(t *testing.T, root string) *runtime.Installer {
-	return &runtime.Installer{Root: root, Manifest: f.manifest, Backoff: time.Millisecond, SkipPlatformCheck: true}
+	return &runtime.Installer{Root: root, Manifest: f.manifest, Mirror: f.srv.URL, Backoff: time.Millisecond, SkipPlatformCheck: true}
 }
 
 func mode(t *testing.T, p string) os.FileMode {
@@ -299,6 +303,15 @@ func TestInstallRefusesHostileOrMismatchedWheels(t *testing.T) {
 	}
 }
 
+func TestInstallNeedsAMirrorForWheelPaths(t *testing.T) {
+	f := newFixture(t)
+	in := f.installer(t, t.TempDir())
+	in.Mirror = ""
+	if _, err := in.Install(t.Context(), nil); !errors.Is(err, runtime.ErrNoMirror) {
+		t.Fatalf("Install without a mirror = %v, want ErrNoMirror", err)
+	}
+}
+
 func TestDefaultManifest(t *testing.T) {
 	m, err := runtime.DefaultManifest()
 	if err != nil {
@@ -310,7 +323,7 @@ func TestDefaultManifest(t *testing.T) {
 	names := map[string]bool{}
 	for _, w := range m.Wheels {
 		names[w.Name] = true
-		if !strings.HasPrefix(w.URL, "https://") || !strings.Contains(w.URL, strings.ReplaceAll(w.Name, "-", "_")+"-"+w.Version+"-") {
+		if strings.Contains(w.URL, "://") || !strings.Contains(w.URL, strings.ReplaceAll(w.Name, "-", "_")+"-"+w.Version+"-") {
 			t.Errorf("%s %s: URL %s does not name the pinned wheel", w.Name, w.Version, w.URL)
 		}
 	}
