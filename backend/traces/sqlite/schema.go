@@ -191,6 +191,11 @@ func setupFTS(ctx context.Context, db *sql.DB, fts bool) error {
 			return fmt.Errorf("create full-text index: %w", err)
 		}
 	}
+	// Merging the index's segments 8 at a time rather than 4 rewrites each entry in about a
+	// third fewer merges as the index grows, for a few more segments to read per search.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_fts (blob_fts, rank) VALUES ('automerge', 8)`); err != nil {
+		return fmt.Errorf("configure full-text index: %w", err)
+	}
 	if exists == 0 || stale > 0 {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO blob_fts (blob_fts) VALUES ('rebuild')`); err != nil {
 			return fmt.Errorf("rebuild full-text index: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"opentracy/backend/traces"
 )
@@ -124,21 +125,18 @@ func (s *Store) Write(ctx context.Context, batch []*traces.Trace) error {
 		return fmt.Errorf("write traces: %w", err)
 	}
 	defer tx.Rollback()
-	// The driver watches a cancellable context with a goroutine per statement, which costs more
-	// than most of these statements: they run without it, the transaction still ends with ctx,
-	// and the loop below checks ctx between traces.
+	// The driver watches a cancellable context with a goroutine per statement: the statements
+	// run without it, and the transaction still ends with ctx.
 	ectx := context.WithoutCancel(ctx)
 	w, err := s.newWriter(ectx, tx)
 	if err != nil {
 		return fmt.Errorf("write traces: %w", err)
 	}
-	for _, p := range ps {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("write traces: %w", err)
-		}
-		if err := w.write(ectx, p); err != nil {
-			return fmt.Errorf("write trace %q: %w", p.t.ID, err)
-		}
+	if err := w.write(ectx, ps); err != nil {
+		return fmt.Errorf("write traces: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write traces: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("write traces: commit: %w", err)
@@ -160,37 +158,76 @@ func (s *Store) Write(ctx context.Context, batch []*traces.Trace) error {
 // optimizeEvery is how many written traces trigger PRAGMA optimize.
 const optimizeEvery = 100_000
 
-// Statements of the write path, prepared once on the writer connection.
-const (
-	insertTrace = `INSERT OR IGNORE INTO traces (id, started_at, endpoint, requested_model, alias, model,
-		provider, attempts, status, error, stream, ttft_ms, latency_ms, prompt_tokens,
+// The write path inserts many rows per statement: one statement per row spent more in the
+// driver and in opening the table's and indexes' cursors than in the rows themselves. Each kind
+// of insert is prepared once for every power-of-two row count up to its most (chunks splits a
+// batch into those), within SQLite's historical limit of 999 parameters.
+type rowsInsert struct {
+	head, row, tail string
+	most            int // rows per statement, a power of two
+}
+
+var (
+	insertTraces = rowsInsert{`INSERT OR IGNORE INTO traces (id, started_at, endpoint, requested_model, alias,
+		model, provider, attempts, status, error, stream, ttft_ms, latency_ms, prompt_tokens,
 		completion_tokens, total_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
 		cost_usd, finish_reason, input_kind, input_hashes, output_hash, tools_hash, tool_calls,
-		user, user_agent, preview)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertBlob    = `INSERT OR IGNORE INTO blobs (hash, body, text) VALUES (?, ?, ?)`
-	selectBlobID  = `SELECT rowid FROM blobs WHERE hash = ?`
-	insertLink    = `INSERT OR IGNORE INTO trace_blobs (blob_rowid, trace_rowid) VALUES (?, ?)`
-	insertMeta    = `INSERT OR REPLACE INTO trace_metadata (trace_rowid, key, value) VALUES (?, ?, ?)`
-	insertFTS     = `INSERT INTO blob_fts (rowid, text) VALUES (?, ?)`
-	selectVersion = `PRAGMA data_version`
+		user, user_agent, preview) VALUES `, `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		` RETURNING rowid, id`, 32}
+	insertBlobs = rowsInsert{`INSERT OR IGNORE INTO blobs (hash, body, text) VALUES `, `(?, ?, ?)`,
+		` RETURNING rowid, hash`, 128}
+	selectBlobs = rowsInsert{`SELECT rowid, hash FROM blobs WHERE hash IN (`, `?`, `)`, 256}
+	insertFTS   = rowsInsert{`INSERT INTO blob_fts (rowid, text) VALUES `, `(?, ?)`, ``, 256}
+	insertLinks = rowsInsert{`INSERT OR IGNORE INTO trace_blobs (blob_rowid, trace_rowid) VALUES `, `(?, ?)`, ``, 256}
+	insertMeta  = rowsInsert{`INSERT OR REPLACE INTO trace_metadata (trace_rowid, key, value) VALUES `, `(?, ?, ?)`, ``, 256}
 )
 
-// writeQueries are prepared once on the writer connection: preparing them for every batch
-// cost more than a small batch's rows.
-var writeQueries = []string{insertTrace, insertBlob, selectBlobID, insertLink, insertMeta, insertFTS, selectVersion}
+const selectVersion = `PRAGMA data_version`
 
-// prepareWrites prepares writeQueries unless done. It must run outside a transaction: the one
-// writer connection would be busy. The caller holds wmu.
+func (r rowsInsert) sql(n int) string {
+	var sb strings.Builder
+	sb.WriteString(r.head)
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(r.row)
+	}
+	sb.WriteString(r.tail)
+	return sb.String()
+}
+
+// chunks splits n rows into statements of power-of-two sizes, at most most each.
+func chunks(n, most int) []int {
+	var out []int
+	for n > 0 {
+		c := most
+		for c > n {
+			c /= 2
+		}
+		out = append(out, c)
+		n -= c
+	}
+	return out
+}
+
+// prepareWrites prepares the write path's statements unless done. It must run outside a
+// transaction: the one writer connection would be busy. The caller holds wmu.
 func (s *Store) prepareWrites(ctx context.Context) error {
 	if s.stmts != nil {
 		return nil
 	}
-	stmts := map[string]*sql.Stmt{}
-	for _, q := range writeQueries {
-		if q == insertFTS && !s.fts {
+	queries := []string{selectVersion}
+	for _, r := range []rowsInsert{insertTraces, insertBlobs, selectBlobs, insertFTS, insertLinks, insertMeta} {
+		if r == insertFTS && !s.fts {
 			continue
 		}
+		for n := 1; n <= r.most; n *= 2 {
+			queries = append(queries, r.sql(n))
+		}
+	}
+	stmts := map[string]*sql.Stmt{}
+	for _, q := range queries {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			for _, st := range stmts {
@@ -204,21 +241,21 @@ func (s *Store) prepareWrites(ctx context.Context) error {
 	return nil
 }
 
-// writer holds the statements of one batch and the messages it inserted.
+// writer is one batch's transaction.
 type writer struct {
-	trace, blob, blobRowid, fts, link, meta *sql.Stmt
-	cache                                   *blobCache
+	s     *Store
+	tx    *sql.Tx
+	cache *blobCache
 	// pending are the messages this transaction inserted: cached only once it commits.
 	pending map[[sha256.Size]byte]int64
 }
 
-// newWriter binds the write statements to tx, and forgets the cached message ids when another
-// connection (another process) changed the file since this one last wrote: it may have deleted
-// messages. The caller holds wmu.
+// newWriter starts on tx, and forgets the cached message ids when another connection (another
+// process) changed the file since this one last wrote: it may have deleted messages. The
+// caller holds wmu.
 func (s *Store) newWriter(ctx context.Context, tx *sql.Tx) (*writer, error) {
-	w := &writer{cache: &s.blobIDs, pending: map[[sha256.Size]byte]int64{}}
-	// With one writer connection, StmtContext reuses the statements prepared on it.
 	var v int64
+	// With one writer connection, StmtContext reuses the statements prepared on it.
 	if err := tx.StmtContext(ctx, s.stmts[selectVersion]).QueryRowContext(ctx).Scan(&v); err != nil {
 		return nil, fmt.Errorf("read data version: %w", err)
 	}
@@ -226,26 +263,40 @@ func (s *Store) newWriter(ctx context.Context, tx *sql.Tx) (*writer, error) {
 		s.blobIDs.clear()
 		s.dataVersion = v
 	}
-	stmts := []struct {
-		dst   **sql.Stmt
-		query string
-	}{
-		{&w.trace, insertTrace},
-		{&w.blob, insertBlob},
-		{&w.blobRowid, selectBlobID},
-		{&w.link, insertLink},
-		{&w.meta, insertMeta},
+	return &writer{s: s, tx: tx, cache: &s.blobIDs, pending: map[[sha256.Size]byte]int64{}}, nil
+}
+
+// each runs r for rows rows of width arguments each, args holding them all in order, one
+// statement per chunk; scan, when set, reads each statement's result rows.
+func (w *writer) each(ctx context.Context, r rowsInsert, args []any, width int, scan func(*sql.Rows) error) error {
+	for _, n := range chunks(len(args)/width, r.most) {
+		st := w.tx.StmtContext(ctx, w.s.stmts[r.sql(n)])
+		part := args[:n*width]
+		args = args[n*width:]
+		if scan == nil {
+			if _, err := st.ExecContext(ctx, part...); err != nil {
+				return err
+			}
+			continue
+		}
+		rows, err := st.QueryContext(ctx, part...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
-	if s.fts {
-		stmts = append(stmts, struct {
-			dst   **sql.Stmt
-			query string
-		}{&w.fts, insertFTS})
-	}
-	for _, st := range stmts {
-		*st.dst = tx.StmtContext(ctx, s.stmts[st.query])
-	}
-	return w, nil
+	return nil
 }
 
 // nullBytes keeps nil as NULL and stores an empty slice as an empty blob.
@@ -256,105 +307,172 @@ func nullBytes(b []byte) any {
 	return b
 }
 
-func (w *writer) write(ctx context.Context, p *prepared) error {
-	t := p.t
-	var outHash, toolsHash []byte
-	if p.output != nil {
-		outHash = p.output.hash[:]
+func (w *writer) write(ctx context.Context, ps []*prepared) error {
+	// The traces, of which those already stored (or repeated in the batch) are ignored.
+	args := make([]any, 0, len(ps)*29)
+	for _, p := range ps {
+		t := p.t
+		var outHash, toolsHash []byte
+		if p.output != nil {
+			outHash = p.output.hash[:]
+		}
+		if p.tools != nil {
+			toolsHash = p.tools.hash[:]
+		}
+		var toolCalls []byte
+		if len(t.ToolCalls) > 0 {
+			toolCalls = t.ToolCalls
+		}
+		args = append(args, t.ID, t.StartedAt.UnixNano(), t.Endpoint, t.RequestedModel,
+			t.Alias, t.Model, t.Provider, nullBytes(p.attempts), t.Status, t.Error, t.Stream, t.TTFTMillis,
+			t.LatencyMillis, t.Usage.PromptTokens, t.Usage.CompletionTokens,
+			t.Usage.PromptTokens+t.Usage.CompletionTokens, t.Usage.CachedTokens,
+			t.Usage.CacheWriteTokens, t.Usage.ReasoningTokens, t.CostUSD, t.FinishReason, p.inputKind,
+			nullBytes(p.hashesBlob), nullBytes(outHash), nullBytes(toolsHash), nullBytes(toolCalls),
+			t.User, t.UserAgent, p.preview)
 	}
-	if p.tools != nil {
-		toolsHash = p.tools.hash[:]
-	}
-	var toolCalls []byte
-	if len(t.ToolCalls) > 0 {
-		toolCalls = t.ToolCalls
-	}
-	res, err := w.trace.ExecContext(ctx, t.ID, t.StartedAt.UnixNano(), t.Endpoint, t.RequestedModel,
-		t.Alias, t.Model, t.Provider, nullBytes(p.attempts), t.Status, t.Error, t.Stream, t.TTFTMillis,
-		t.LatencyMillis, t.Usage.PromptTokens, t.Usage.CompletionTokens,
-		t.Usage.PromptTokens+t.Usage.CompletionTokens, t.Usage.CachedTokens,
-		t.Usage.CacheWriteTokens, t.Usage.ReasoningTokens, t.CostUSD, t.FinishReason, p.inputKind,
-		nullBytes(p.hashesBlob), nullBytes(outHash), nullBytes(toolsHash), nullBytes(toolCalls),
-		t.User, t.UserAgent, p.preview)
-	if err != nil {
-		return fmt.Errorf("insert trace: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return nil // already stored: writes are idempotent by ID
-	}
-	traceRowid, err := res.LastInsertId()
-	if err != nil {
-		return err
-	}
-	blobs := p.input
-	if p.output != nil {
-		blobs = append(blobs[:len(blobs):len(blobs)], *p.output)
-	}
-	for _, b := range blobs {
-		rowid, err := w.putBlob(ctx, b, true)
-		if err != nil {
+	inserted := map[string]int64{}
+	err := w.each(ctx, insertTraces, args, 29, func(rows *sql.Rows) error {
+		var rowid int64
+		var id string
+		if err := rows.Scan(&rowid, &id); err != nil {
 			return err
 		}
-		if _, err := w.link.ExecContext(ctx, rowid, traceRowid); err != nil {
-			return fmt.Errorf("link message: %w", err)
+		inserted[id] = rowid
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert traces: %w", err)
+	}
+	// The new traces, each once: a repeated ID in the batch was ignored like a stored one.
+	type newTrace struct {
+		p     *prepared
+		rowid int64
+	}
+	var fresh []newTrace
+	for _, p := range ps {
+		if rowid, ok := inserted[p.t.ID]; ok {
+			delete(inserted, p.t.ID)
+			fresh = append(fresh, newTrace{p, rowid})
 		}
 	}
-	if p.tools != nil {
-		// Tools are deduplicated but not searched.
-		if _, err := w.putBlob(ctx, *p.tools, false); err != nil {
-			return err
+	if len(fresh) == 0 {
+		return nil
+	}
+	// Their messages (searched) and tools (deduplicated, not searched), each once.
+	searched := map[[sha256.Size]byte]bool{}
+	var blobs []blob
+	for _, f := range fresh {
+		add := func(b blob, search bool) {
+			seen, ok := searched[b.hash]
+			if !ok {
+				blobs = append(blobs, b)
+			}
+			searched[b.hash] = seen || search
+		}
+		for _, b := range f.p.input {
+			add(b, true)
+		}
+		if f.p.output != nil {
+			add(*f.p.output, true)
+		}
+		if f.p.tools != nil {
+			add(*f.p.tools, false)
 		}
 	}
-	for k, v := range t.Metadata {
-		if _, err := w.meta.ExecContext(ctx, traceRowid, k, v); err != nil {
-			return fmt.Errorf("insert metadata: %w", err)
+	ids, err := w.putBlobs(ctx, blobs, searched)
+	if err != nil {
+		return err
+	}
+	// Which traces hold which messages, and the metadata.
+	var links, meta []any
+	for _, f := range fresh {
+		for _, b := range f.p.input {
+			links = append(links, ids[b.hash], f.rowid)
 		}
+		if f.p.output != nil {
+			links = append(links, ids[f.p.output.hash], f.rowid)
+		}
+		for k, v := range f.p.t.Metadata {
+			meta = append(meta, f.rowid, k, v)
+		}
+	}
+	if err := w.each(ctx, insertLinks, links, 2, nil); err != nil {
+		return fmt.Errorf("link messages: %w", err)
+	}
+	if err := w.each(ctx, insertMeta, meta, 3, nil); err != nil {
+		return fmt.Errorf("insert metadata: %w", err)
 	}
 	return nil
 }
 
-// putBlob stores b unless present and returns its rowid. Known messages (system prompts, tools,
-// the history an agent resends every turn) come from the cache without a statement, and the
-// text of a message is extracted only when it is new.
-func (w *writer) putBlob(ctx context.Context, b blob, searchable bool) (int64, error) {
-	if rowid, ok := w.pending[b.hash]; ok {
-		return rowid, nil
+// putBlobs stores the blobs not stored yet and returns the rowid of each. Known messages
+// (system prompts, tools, the history an agent resends every turn) come from the cache, and the
+// text of a message is extracted only when it is not known.
+func (w *writer) putBlobs(ctx context.Context, blobs []blob, searched map[[sha256.Size]byte]bool) (map[[sha256.Size]byte]int64, error) {
+	ids := make(map[[sha256.Size]byte]int64, len(blobs))
+	var (
+		args  []any
+		texts = map[[sha256.Size]byte]string{}
+	)
+	for _, b := range blobs {
+		if rowid, ok := w.cache.get(b.hash); ok {
+			ids[b.hash] = rowid
+			continue
+		}
+		text := ""
+		if searched[b.hash] {
+			text = searchText(b.body)
+		}
+		texts[b.hash] = text
+		args = append(args, b.hash[:], b.body, text)
 	}
-	if rowid, ok := w.cache.get(b.hash); ok {
-		return rowid, nil
-	}
-	text := ""
-	if searchable {
-		text = searchText(b.body)
-	}
-	res, err := w.blob.ExecContext(ctx, b.hash[:], b.body, text)
+	var fts []any
+	err := w.each(ctx, insertBlobs, args, 3, func(rows *sql.Rows) error {
+		var rowid int64
+		var hash []byte
+		if err := rows.Scan(&rowid, &hash); err != nil {
+			return err
+		}
+		h := [sha256.Size]byte(hash)
+		ids[h], w.pending[h] = rowid, rowid
+		if t := texts[h]; t != "" && w.s.fts {
+			fts = append(fts, rowid, t)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("insert message: %w", err)
+		return nil, fmt.Errorf("insert messages: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return 0, err
-	} else if n == 1 {
-		rowid, err := res.LastInsertId()
-		if err != nil {
-			return 0, err
+	if err := w.each(ctx, insertFTS, fts, 2, nil); err != nil {
+		return nil, fmt.Errorf("index messages: %w", err)
+	}
+	// Those the insert ignored were stored before this transaction: they stay whether or not
+	// it commits, and can be cached now.
+	var missing []any
+	for h := range texts {
+		if _, ok := ids[h]; !ok {
+			missing = append(missing, h[:])
 		}
-		if w.fts != nil && text != "" {
-			if _, err := w.fts.ExecContext(ctx, rowid, text); err != nil {
-				return 0, fmt.Errorf("index message: %w", err)
-			}
+	}
+	err = w.each(ctx, selectBlobs, missing, 1, func(rows *sql.Rows) error {
+		var rowid int64
+		var hash []byte
+		if err := rows.Scan(&rowid, &hash); err != nil {
+			return err
 		}
-		w.pending[b.hash] = rowid
-		return rowid, nil
+		h := [sha256.Size]byte(hash)
+		ids[h] = rowid
+		w.cache.put(h, rowid)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find messages: %w", err)
 	}
-	var rowid int64
-	if err := w.blobRowid.QueryRowContext(ctx, b.hash[:]).Scan(&rowid); err != nil {
-		return 0, fmt.Errorf("find message: %w", err)
+	if len(ids) != len(blobs) {
+		return nil, fmt.Errorf("found %d of %d messages", len(ids), len(blobs))
 	}
-	// Stored before this transaction: it stays whether or not this one commits.
-	w.cache.put(b.hash, rowid)
-	return rowid, nil
+	return ids, nil
 }
 
 // blobCacheSize bounds each of the two generations of blobCache.
