@@ -44,6 +44,7 @@ Usage:
   opentracy serve [flags]    serve the gateway, API and UI headless
   opentracy version          print the version
   opentracy bench [flags]    measure the gateway against a fake upstream (opentracy bench -h)
+  opentracy model COMMAND    download, train (LoRA), run and benchmark local models (opentracy model -h)
 
 Flags:
 `
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "bench":
 		return runBench(ctx, args, stdout, stderr)
+	case "model":
+		return runModel(ctx, args, stdout, stderr)
 	case "", "serve":
 	case "help":
 		args = []string{"-h"}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"opentracy/gpu/engine/lora"
+	"opentracy/gpu/train"
+)
+
+// modelEnv isolates a `model` command from the machine: the pure-Go backend, no config file,
+// a private data dir, no Hub token.
+func modelEnv(t *testing.T) (dataDir string) {
+	t.Helper()
+	dataDir = filepath.Join(t.TempDir(), "data")
+	t.Setenv("GOMLX_BACKEND", "go")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("OPENTRACY_CONFIG", "")
+	t.Setenv("OPENTRACY_DATA_DIR", dataDir)
+	t.Setenv("HF_TOKEN", "")
+	return dataDir
+}
+
+func mustRun(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, out, errOut := runCommand(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errOut)
+	}
+	return out, errOut
+}
+
+// TestModelTrainGenerate drives the CLI end to end on the CPU: a tiny model, LoRA training on
+// chat JSONL (every answer is "ok!"), generation with the adapter, a resumed run, logits and
+// the benchmarks.
+func TestModelTrainGenerate(t *testing.T) {
+	modelEnv(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "tiny")
+	out, _ := mustRun(t, "model", "init-tiny", "--family", "qwen3", "--out", model)
+	if !strings.Contains(out, "vocabulary 265") {
+		t.Errorf("init-tiny: %q", out)
+	}
+
+	var data bytes.Buffer
+	for _, q := range []string{"abc", "hello", "dog", "cat", "sun", "moon", "tree", "blue"} {
+		line, _ := json.Marshal(map[string]any{"messages": []map[string]string{
+			{"role": "user", "content": q}, {"role": "assistant", "content": "ok!"},
+		}})
+		data.Write(append(line, '\n'))
+	}
+	dataPath := filepath.Join(dir, "train.jsonl")
+	if err := os.WriteFile(dataPath, data.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adapter := filepath.Join(dir, "adapter")
+	trainArgs := []string{"model", "train", "--model", model, "--data", dataPath, "--out", adapter,
+		"--batch", "4", "--lr", "1e-2", "--rank", "8", "--save-every", "10"}
+	out, _ = mustRun(t, append(trainArgs, "--steps", "20")...)
+	for _, want := range []string{"data: 8 examples → 8 sequences", "step 1/20  loss ", "step 20/20  loss ", "adapter saved to " + adapter} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train output lacks %q:\n%s", want, out)
+		}
+	}
+	losses := regexp.MustCompile(`(?m)^step \d+/20  loss ([0-9.]+)`).FindAllStringSubmatch(out, -1)
+	if len(losses) != 20 {
+		t.Fatalf("%d progress lines, want 20", len(losses))
+	}
+	first, _ := strconv.ParseFloat(losses[0][1], 64)
+	last, _ := strconv.ParseFloat(losses[19][1], 64)
+	if !(last < first/2) {
+		t.Errorf("loss %v → %v: did not fall by half", first, last)
+	}
+	for _, f := range []string{lora.ConfigFile, lora.WeightsFile, "checkpoints/step-000010/" + train.StateFile, "checkpoints/step-000020/" + train.OptimizerFile} {
+		if _, err := os.Stat(filepath.Join(adapter, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+
+	gen := []string{"model", "generate", "--model", model, "--chat", "--prompt", "xyz", "--max-tokens", "10", "--temperature", "0"}
+	out, errOut := mustRun(t, append(gen, "--adapter", adapter)...)
+	if out != "ok!\n" || !strings.Contains(errOut, "finish: stop") {
+		t.Errorf("generate with the adapter: %q (%s); want the trained answer", out, errOut)
+	}
+	if out, _ := mustRun(t, gen...); out == "ok!\n" {
+		t.Error("the base model answers like the adapter")
+	}
+
+	// Resuming continues from the last checkpoint (step 20) up to the new step count.
+	out, _ = mustRun(t, append(trainArgs, "--steps", "22", "--resume", "auto")...)
+	if !strings.Contains(out, "step-000020 at step 20") || !strings.Contains(out, "step 22/22") || strings.Contains(out, "step 20/22") {
+		t.Errorf("resume:\n%s", out)
+	}
+
+	// Logits as .npy, and raw with a JSON shape file.
+	npy := filepath.Join(dir, "l.npy")
+	out, _ = mustRun(t, "model", "logits", "--model", model, "--ids", "1,2,3", "--out", npy)
+	var info struct {
+		Shape  []int `json:"shape"`
+		Argmax []int `json:"argmax"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil || len(info.Shape) != 3 || info.Shape[1] != 3 || info.Shape[2] != 265 || len(info.Argmax) != 3 {
+		t.Fatalf("logits report %q: %v", out, err)
+	}
+	raw, err := os.ReadFile(npy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hlen := int(binary.LittleEndian.Uint16(raw[8:10]))
+	header := string(raw[10 : 10+hlen])
+	if !bytes.HasPrefix(raw, []byte("\x93NUMPY\x01\x00")) || (10+hlen)%64 != 0 || !strings.Contains(header, "'shape': (1, 3, 265)") ||
+		len(raw) != 10+hlen+3*265*4 {
+		t.Fatalf("npy: header %q, %d bytes", header, len(raw))
+	}
+	row := raw[10+hlen+265*4 : 10+hlen+2*265*4] // position 1
+	best, bestV := 0, float32(math.Inf(-1))
+	for i := 0; i < 265; i++ {
+		if v := math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:])); v > bestV {
+			best, bestV = i, v
+		}
+	}
+	if best != info.Argmax[1] {
+		t.Errorf("npy row 1 argmax %d, reported %d", best, info.Argmax[1])
+	}
+	bin := filepath.Join(dir, "l.bin")
+	mustRun(t, "model", "logits", "--model", model, "--ids", "1,2,3", "--out", bin)
+	rawBin, _ := os.ReadFile(bin)
+	side, _ := os.ReadFile(bin + ".json")
+	if !bytes.Equal(rawBin, raw[10+hlen:]) || !strings.Contains(string(side), `"shape":[1,3,265]`) {
+		t.Errorf("raw logits differ from the npy data, or sidecar %q", side)
+	}
+
+	for _, args := range [][]string{
+		{"--mode", "train", "--seq", "32", "--batch", "2", "--steps", "2", "--warmup", "1"},
+		{"--mode", "decode", "--max-new-tokens", "8", "--steps", "1"},
+	} {
+		out, _ := mustRun(t, append([]string{"model", "bench", "--model", model}, args...)...)
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || strings.Count(out, "\n") != 1 {
+			t.Fatalf("bench %v: %q: %v", args, out, err)
+		}
+		if tps, _ := rep["tokens_per_s"].(float64); tps <= 0 || rep["backend"] != "go" {
+			t.Errorf("bench %v: %v", args, rep)
+		}
+	}
+}
+
+// TestModelHubCommands downloads a tiny model from a fake Hub, lists it, runs it by name and
+// deletes it.
+func TestModelHubCommands(t *testing.T) {
+	dataDir := modelEnv(t)
+	src := filepath.Join(t.TempDir(), "tiny")
+	mustRun(t, "model", "init-tiny", "--family", "llama", "--out", src)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	type sibling struct {
+		RFilename string `json:"rfilename"`
+		Size      int64  `json:"size"`
+	}
+	var siblings []sibling
+	for _, e := range entries {
+		st, _ := os.Stat(filepath.Join(src, e.Name()))
+		siblings = append(siblings, sibling{e.Name(), st.Size()})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/models/Org/Tiny/revision/{rev}", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "Org/Tiny", "sha": commit, "siblings": siblings})
+	})
+	mux.HandleFunc("GET /Org/Tiny/resolve/"+commit+"/{file}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(src, filepath.Base(r.PathValue("file"))))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	t.Setenv("HF_ENDPOINT", srv.URL)
+
+	out, _ := mustRun(t, "model", "download", "Org/Tiny")
+	if !strings.Contains(out, "downloaded Org/Tiny (llama") || !strings.Contains(out, "done") {
+		t.Errorf("download: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "models", "Org--Tiny", "model.safetensors")); err != nil {
+		t.Errorf("weights not in the models folder: %v", err)
+	}
+	out, _ = mustRun(t, "model", "list")
+	if !regexp.MustCompile(`Org/Tiny\s+llama\s+\S+\s+\S+ MB\s+ready`).MatchString(out) {
+		t.Errorf("list:\n%s", out)
+	}
+	out, _ = mustRun(t, "model", "generate", "--model", "Org/Tiny", "--prompt", "hi", "--max-tokens", "3", "--temperature", "0")
+	if out == "" {
+		t.Error("generate by name printed nothing")
+	}
+	out, _ = mustRun(t, "model", "rm", "Org/Tiny", "--data-dir", dataDir)
+	if !strings.Contains(out, "deleted Org/Tiny") {
+		t.Errorf("rm: %q", out)
+	}
+	out, _ = mustRun(t, "model", "list", "--json")
+	if strings.TrimSpace(out) != "[]" {
+		t.Errorf("list after rm: %q", out)
+	}
+}
+
+func TestModelUsageErrors(t *testing.T) {
+	modelEnv(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"model"}, 2, "Commands:"},
+		{[]string{"model", "-h"}, 0, "GOMLX_BACKEND"},
+		{[]string{"model", "fly"}, 2, `unknown command "fly"`},
+		{[]string{"model", "train", "--data", "x.jsonl"}, 2, "--model is required"},
+		{[]string{"model", "train", "-h"}, 0, "-accum int"},
+		{[]string{"model", "download"}, 2, "missing argument"},
+		{[]string{"model", "rm", "a/b", "c/d"}, 2, `unexpected argument "c/d"`},
+		{[]string{"model", "init-tiny", "--out", t.TempDir(), "--family", "gpt2"}, 1, "unknown family"},
+		{[]string{"model", "generate", "--model", "Nobody/Nothing", "--prompt", "x"}, 1, "neither a model folder nor a downloaded model"},
+		{[]string{"model", "bench", "--model", "x", "--mode", "fly"}, 1, "want train or decode"},
+	} {
+		start := time.Now()
+		code, _, errOut := runCommand(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q (%v)", tc.args, code, errOut, tc.code, tc.want, time.Since(start))
+		}
+	}
+}
