@@ -555,8 +555,11 @@ func (c *modelCLI) generate(ctx context.Context, args []string) error {
 	}
 	p := generate.Params{MaxTokens: *maxTokens, Seed: *seed, AddSpecialTokens: addSpecial}
 	g := m.Generation
-	if g.DoSample != nil && *g.DoSample && g.Temperature != nil {
-		p.Temperature = *g.Temperature
+	if g.DoSample != nil && *g.DoSample {
+		p.Temperature = 1 // transformers' default when sampling
+		if g.Temperature != nil {
+			p.Temperature = *g.Temperature
+		}
 	}
 	if g.TopP != nil {
 		p.TopP = *g.TopP

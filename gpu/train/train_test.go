@@ -19,10 +19,10 @@ func TestLossFalls(t *testing.T) {
 		t.Run(string(family), func(t *testing.T) {
 			dir := tinyDir(t, family)
 			m := loadModel(t, dir)
-			data := echoData(t, dir, m, 16)
+			data := echoData(t, dir, m, 12)
 			base := values(t, m, lm.BaseScope)
 			tr, err := New(m, data, Config{
-				LoRA: lora.Config{Rank: 8, Alpha: 16, Dropout: 0.05}, LearningRate: 2e-2, Steps: 24, BatchSize: 8,
+				LoRA: lora.Config{Rank: 8, Alpha: 16, Dropout: 0.05}, LearningRate: 2e-2, Steps: 32, BatchSize: 4,
 				WarmupSteps: 3, Seed: 1, Logger: quiet,
 			})
 			if err != nil {
@@ -46,7 +46,7 @@ func TestLossFalls(t *testing.T) {
 			if !(after < 0.5*before) {
 				t.Errorf("loss fell from %.4f to %.4f only; want below half", before, after)
 			}
-			if len(progress) != 24 || progress[23].Step != 24 || progress[23].Steps != 24 {
+			if len(progress) != 32 || progress[31].Step != 32 || progress[31].Steps != 32 {
 				t.Fatalf("progress: %d reports, last %+v", len(progress), progress[len(progress)-1])
 			}
 			for _, p := range progress {
@@ -54,7 +54,7 @@ func TestLossFalls(t *testing.T) {
 					t.Fatalf("implausible progress %+v", p)
 				}
 			}
-			if got := progress[1].LearningRate; got != LearningRate(1, 24, 3, 2e-2, 0) {
+			if got := progress[1].LearningRate; got != LearningRate(1, 32, 3, 2e-2, 0) {
 				t.Errorf("step 2 learning rate %v, want the schedule's", got)
 			}
 			if d, err := maxAbsDiff(base, values(t, m, lm.BaseScope)); err != nil || d != 0 {
