@@ -6,8 +6,10 @@ import (
 	"sort"
 
 	"opentracy/backend/aliases"
+	"opentracy/backend/config"
 	"opentracy/backend/gateway"
 	"opentracy/backend/pricing"
+	"opentracy/backend/providers/local"
 	"opentracy/backend/traces"
 )
 
@@ -30,7 +32,12 @@ func (g gatewayParts) priceOf(provider, model string) (pricing.Price, bool) {
 // buildGateway assembles providers, aliases and prices from the configuration.
 func buildGateway(opts Options, sink traces.Sink) (gatewayParts, error) {
 	cfg := opts.Config
-	ps, err := newProviderSet(cfg, opts.Env, filepath.Join(cfg.DataDir, ProvidersFile))
+	lp, err := local.New(local.Options{DataDir: cfg.DataDir, Env: opts.Env, Logger: opts.Logger})
+	if err != nil {
+		return gatewayParts{}, err
+	}
+	ps, err := newProviderSet(cfg, opts.Env, filepath.Join(cfg.DataDir, ProvidersFile),
+		configuredProvider{cfg: config.Provider{Name: local.Type, Type: local.Type}, provider: lp, source: sourceBuiltin})
 	if err != nil {
 		return gatewayParts{}, err
 	}

@@ -24,6 +24,8 @@ const (
 	sourceConfig = "config"
 	sourceEnv    = "environment"
 	sourceUI     = "ui"
+	// sourceBuiltin: always there, like the local models provider.
+	sourceBuiltin = "built-in"
 )
 
 // configuredProvider is a provider with how it was configured.
@@ -61,7 +63,9 @@ type managedProvider struct {
 	Models  []string `json:"models,omitempty"`
 }
 
-func newProviderSet(cfg config.Config, env config.Environment, file string) (*providerSet, error) {
+// newProviderSet builds the providers. builtin ones come last and give way to a configured
+// provider of the same name.
+func newProviderSet(cfg config.Config, env config.Environment, file string, builtin ...configuredProvider) (*providerSet, error) {
 	ps := &providerSet{file: file, env: env, client: catalog.NewHTTPClient()}
 	cfgs, source := cfg.Providers, sourceConfig
 	if len(cfgs) == 0 {
@@ -73,6 +77,11 @@ func newProviderSet(cfg config.Config, env config.Environment, file string) (*pr
 			return nil, err
 		}
 		ps.fixed = append(ps.fixed, configuredProvider{cfg: pc, provider: p, source: source})
+	}
+	for _, b := range builtin {
+		if !slices.ContainsFunc(ps.fixed, func(p configuredProvider) bool { return p.provider.Name() == b.provider.Name() }) {
+			ps.fixed = append(ps.fixed, b)
+		}
 	}
 	data, err := os.ReadFile(file)
 	switch {

@@ -12,6 +12,7 @@ import (
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/anthropic"
 	"opentracy/backend/providers/bedrock"
+	"opentracy/backend/providers/local"
 	"opentracy/backend/providers/openai"
 )
 
@@ -32,6 +33,9 @@ func New(cfg config.Provider, client *http.Client, env config.Environment) (prov
 		return anthropic.New(cfg, client, env)
 	case bedrock.Type:
 		return bedrock.New(cfg, client, env)
+	case local.Type:
+		// The server builds it from the data dir; nothing in a provider entry configures it.
+		return nil, fmt.Errorf("provider %q: the local provider is built in: local/<model> serves the models and students in the data dir without configuration", cfg.Name)
 	}
 	if _, ok := openai.Presets()[cfg.Type]; ok {
 		return openai.New(cfg, client, env)

@@ -32,6 +32,9 @@ func TestNewBuildsEveryType(t *testing.T) {
 	if _, err := New(config.Provider{Type: "openai"}, http.DefaultClient, envOf(nil)); err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
 		t.Errorf("missing key: %v", err)
 	}
+	if _, err := New(config.Provider{Name: "mine", Type: "local"}, http.DefaultClient, envOf(nil)); err == nil || !strings.Contains(err.Error(), "built in") {
+		t.Errorf("local in the config: %v", err)
+	}
 }
 
 func TestFromEnvironment(t *testing.T) {
