@@ -1,9 +1,15 @@
 package local
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"opentracy/backend/providers/chatwire"
+	"opentracy/gpu/engine/generate"
 )
 
 // parseAll runs the parser over text cut into pieces and returns everything it produced.
@@ -91,5 +97,65 @@ func TestOutputParserStreamsEarly(t *testing.T) {
 		if r != s.reasoning || c != s.content {
 			t.Fatalf("feed %q: reasoning %q content %q, want %q %q", s.in, r, c, s.reasoning, s.content)
 		}
+	}
+}
+
+// TestStreamedToolCalls: a stream that ends in tool calls sends them as OpenAI tool_call deltas,
+// then finish_reason tool_calls, usage and [DONE].
+func TestStreamedToolCalls(t *testing.T) {
+	em := chatwire.Emitter{ID: "chatcmpl-1", Model: "m", Created: 1}
+	p := newOutputParser(outputConfig{tools: qwenTools})
+	var out bytes.Buffer
+	_, c := p.feed("Checking.\n<tool_call>\n{\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>")
+	if c != "Checking.\n" {
+		t.Fatalf("content %q", c)
+	}
+	if err := em.Content(&out, c); err != nil {
+		t.Fatal(err)
+	}
+	res := generate.Result{FinishReason: generate.FinishStop, PromptTokens: 10, CompletionTokens: 20}
+	if err := writeEnd(&em, &out, p, res, true); err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for _, ev := range strings.Split(strings.TrimSuffix(out.String(), "\n\n"), "\n\n") {
+		evs = append(evs, strings.TrimPrefix(ev, "data: "))
+	}
+	// role, content, tool call name, its arguments, finish, usage, [DONE]
+	if len(evs) != 7 || evs[6] != "[DONE]" || gjson.Get(evs[0], "choices.0.delta.role").String() != "assistant" {
+		t.Fatalf("events %q", evs)
+	}
+	start := gjson.Parse(evs[2]).Get("choices.0.delta.tool_calls.0")
+	args := gjson.Parse(evs[3]).Get("choices.0.delta.tool_calls.0")
+	if !strings.HasPrefix(start.Get("id").String(), "call_") || start.Get("type").String() != "function" ||
+		start.Get("function.name").String() != "weather" || start.Get("index").Int() != 0 ||
+		args.Get("function.arguments").String() != `{"city":"Paris"}` || args.Get("index").Int() != 0 {
+		t.Errorf("tool call deltas %s %s", evs[2], evs[3])
+	}
+	if gjson.Get(evs[4], "choices.0.finish_reason").String() != "tool_calls" {
+		t.Errorf("finish chunk %s", evs[4])
+	}
+	if u := gjson.Parse(evs[5]); u.Get("usage.total_tokens").Int() != 30 || len(u.Get("choices").Array()) != 0 {
+		t.Errorf("usage chunk %s", evs[5])
+	}
+}
+
+// TestWholeAnswerSplit: a non-streamed answer carries the thinking as reasoning_content and the
+// tool calls as tool_calls, with null content as OpenAI sends beside tool calls.
+func TestWholeAnswerSplit(t *testing.T) {
+	c := completion{id: "chatcmpl-1", model: "m", created: 1}
+	res := generate.Result{Text: "<think>\nNeed the weather.\n</think>\n\n<tool_call>\n{\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>",
+		FinishReason: generate.FinishStop, PromptTokens: 3, CompletionTokens: 4}
+	body, err := c.whole(res, &plan{output: outputConfig{thinking: true, tools: qwenTools}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := gjson.ParseBytes(body)
+	m := got.Get("choices.0.message")
+	if m.Get("content").Type != gjson.Null || m.Get("reasoning_content").String() != "Need the weather." ||
+		m.Get("tool_calls.0.function.arguments").String() != `{"city":"Paris"}` || m.Get("tool_calls.0.function.name").String() != "weather" ||
+		got.Get("choices.0.finish_reason").String() != "tool_calls" || got.Get("usage.total_tokens").Int() != 7 ||
+		got.Get("object").String() != "chat.completion" {
+		t.Errorf("answer %s", body)
 	}
 }

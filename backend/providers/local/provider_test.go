@@ -21,6 +21,7 @@ import (
 
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/chatwire"
 	"opentracy/backend/providers/local"
 	"opentracy/backend/providers/local/localtest"
 	"opentracy/gpu/engine/chat"
@@ -226,6 +227,42 @@ func TestThinkingIsOffUnlessAsked(t *testing.T) {
 		if got := complete(t, p, "tiny", body).Get("usage.prompt_tokens").Int(); got != int64(want) {
 			t.Errorf("%s: prompt_tokens %d, want %d", body, got, want)
 		}
+	}
+}
+
+// TestPromptRendering checks the prompt a request becomes by its length in tokens, against the
+// template rendering it should be: tools, tool calls and results, developer messages and
+// response_format all reach the template.
+func TestPromptRendering(t *testing.T) {
+	f := shared.get(t)
+	off := false
+	tool := json.RawMessage(`{"type":"function","function":{"name":"weather","description":"Weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}`)
+	call := []chat.ToolCall{{ID: "call_1", Type: "function", Function: chat.FunctionCall{Name: "weather", Arguments: json.RawMessage(`"{\"city\":\"Paris\"}"`)}}}
+	for name, tc := range map[string]struct {
+		body  string
+		msgs  []chat.Message
+		tools []json.RawMessage
+	}{
+		"tools":            {`{"messages":` + hello + `,"tools":[` + string(tool) + `]}`, helloMsgs, []json.RawMessage{tool}},
+		"tool_choice none": {`{"messages":` + hello + `,"tools":[` + string(tool) + `],"tool_choice":"none"}`, helloMsgs, nil},
+		"tool round trip": {`{"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"sunny"}],"tools":[` + string(tool) + `]}`,
+			[]chat.Message{{Role: "user", Content: "Weather?"}, {Role: "assistant", ToolCalls: call}, {Role: "tool", ToolCallID: "call_1", Content: "sunny"}}, []json.RawMessage{tool}},
+		"developer and parts": {`{"messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Say"},{"type":"text","text":"hello"}]}]}`,
+			[]chat.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Say\nhello"}}, nil},
+		"json mode": {`{"messages":` + hello + `,"response_format":{"type":"json_object"}}`,
+			[]chat.Message{{Role: "system", Content: "Be brief.\n\n" + chatwire.ResponseFormatInstruction(&chatwire.ResponseFormat{Type: "json_object"})}, helloMsgs[1]}, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			text, err := chat.Qwen3().Render(tc.msgs, chat.Options{AddGenerationPrompt: true, EnableThinking: &off, Tools: tc.tools})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := len(f.tok.Encode(text, false))
+			body := strings.Replace(tc.body, `{"messages"`, `{"max_tokens":1,"messages"`, 1)
+			if got := complete(t, f.p, "tiny", body).Get("usage.prompt_tokens").Int(); got != int64(want) {
+				t.Errorf("prompt_tokens %d, want %d for\n%s", got, want, text)
+			}
+		})
 	}
 }
 

@@ -99,22 +99,31 @@ func (p *Provider) generateStream(ctx context.Context, e *entry, pl *plan, c com
 		_, werr := w.Write(out.Bytes())
 		return werr
 	}
-	r := res[0]
-	reasoning, content, calls := parser.finish()
-	if err := em.Reasoning(&out, reasoning); err != nil {
+	if err := writeEnd(&em, &out, parser, res[0], pl.includeUsage); err != nil {
 		return err
 	}
-	if err := em.Content(&out, content); err != nil {
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
+// writeEnd writes what the parser held back, the tool calls, the finish_reason chunk, the usage
+// chunk when asked for, and [DONE].
+func writeEnd(em *chatwire.Emitter, out *bytes.Buffer, parser *outputParser, r generate.Result, includeUsage bool) error {
+	reasoning, content, calls := parser.finish()
+	if err := em.Reasoning(out, reasoning); err != nil {
+		return err
+	}
+	if err := em.Content(out, content); err != nil {
 		return err
 	}
 	for i, call := range calls {
-		if err := em.ToolCallStart(&out, i, call.ID, call.Function.Name); err != nil {
+		if err := em.ToolCallStart(out, i, call.ID, call.Function.Name); err != nil {
 			return err
 		}
-		if err := em.ToolCallArgs(&out, i, call.Function.Arguments); err != nil {
+		if err := em.ToolCallArgs(out, i, call.Function.Arguments); err != nil {
 			return err
 		}
-		if err := em.ToolCallEnd(&out, i); err != nil {
+		if err := em.ToolCallEnd(out, i); err != nil {
 			return err
 		}
 	}
@@ -122,17 +131,16 @@ func (p *Provider) generateStream(ctx context.Context, e *entry, pl *plan, c com
 	if len(calls) > 0 {
 		finish = "tool_calls"
 	}
-	if err := em.Finish(&out, finish); err != nil {
+	if err := em.Finish(out, finish); err != nil {
 		return err
 	}
-	if pl.includeUsage {
-		if err := em.Usage(&out, usageOf(r)); err != nil {
+	if includeUsage {
+		if err := em.Usage(out, usageOf(r)); err != nil {
 			return err
 		}
 	}
-	em.Done(&out)
-	_, err = w.Write(out.Bytes())
-	return err
+	em.Done(out)
+	return nil
 }
 
 // streamBody is the stream's reading end. Close stops the generation and waits for it, so that
