@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,15 +243,7 @@ func (p *pool) status() []LoadedModel {
 			Requests: e.requests.Load(), PromptTokens: e.promptTokens.Load(), CompletionTokens: e.tokens.Load(),
 		})
 	}
-	slices.SortFunc(out, func(a, b LoadedModel) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b LoadedModel) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

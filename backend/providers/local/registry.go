@@ -148,7 +148,7 @@ func (r *Registry) List() ([]Model, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue // dot-folders are publications or removals in progress
 		}
-		s, err := r.student(e.Name(), func(name string) (hub.Model, bool) { hm, ok := byName[name]; return hm, ok })
+		s, err := r.student(e.Name(), func(name string) (hub.Model, bool, error) { hm, ok := byName[name]; return hm, ok, nil })
 		if errors.Is(err, ErrNotFound) {
 			continue // a folder without StudentFile is not a student
 		}
@@ -171,7 +171,10 @@ func (r *Registry) Get(name string) (Model, error) {
 	if !errors.Is(err, ErrNotFound) {
 		return s, err
 	}
-	hm, ok := r.hubModel(name)
+	hm, ok, err := r.hubModel(name)
+	if err != nil {
+		return Model{}, err
+	}
 	if !ok {
 		return Model{}, fmt.Errorf("local model %q: %w", name, ErrNotFound)
 	}
@@ -179,19 +182,19 @@ func (r *Registry) Get(name string) (Model, error) {
 }
 
 // hubModel inspects one model folder; gpu/hub lists whole folders only, so this lists them.
-func (r *Registry) hubModel(name string) (hub.Model, bool) {
+func (r *Registry) hubModel(name string) (hub.Model, bool, error) {
 	if st, err := os.Stat(filepath.Join(r.modelsDir, name)); err != nil || !st.IsDir() {
-		return hub.Model{}, false
+		return hub.Model{}, false, nil
 	}
 	list, err := hub.List(r.modelsDir)
 	if err != nil {
-		return hub.Model{}, false
+		return hub.Model{}, false, err
 	}
 	i := slices.IndexFunc(list, func(m hub.Model) bool { return m.Name == name })
 	if i < 0 {
-		return hub.Model{}, false
+		return hub.Model{}, false, nil
 	}
-	return list[i], true
+	return list[i], true, nil
 }
 
 func (r *Registry) fromHub(hm hub.Model) Model {
@@ -208,7 +211,7 @@ func (r *Registry) fromHub(hm hub.Model) Model {
 }
 
 // student reads a student's folder; base finds its base model.
-func (r *Registry) student(name string, base func(string) (hub.Model, bool)) (Model, error) {
+func (r *Registry) student(name string, base func(string) (hub.Model, bool, error)) (Model, error) {
 	dir := filepath.Join(r.studentsDir, name)
 	raw, err := os.ReadFile(filepath.Join(dir, StudentFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -227,7 +230,9 @@ func (r *Registry) student(name string, base func(string) (hub.Model, bool)) (Mo
 	var hm hub.Model
 	ok := safeName(sf.BaseModel)
 	if ok {
-		hm, ok = base(sf.BaseModel)
+		if hm, ok, err = base(sf.BaseModel); err != nil {
+			return Model{}, err
+		}
 	}
 	if !ok {
 		m.Problem, m.notReady = fmt.Sprintf("base model %q is not in the models folder", sf.BaseModel), ErrNotReady
@@ -290,7 +295,9 @@ func ValidateStudentName(name string) error {
 }
 
 // AddStudent publishes an adapter as a new local model. The student appears whole or not at
-// all: its folder is assembled under a hidden name and renamed into place.
+// all: its folder is assembled under a hidden name and renamed into place. The adapter's
+// configuration is checked now; its tensors are checked against the base model when the student
+// first loads (that needs the model).
 func (r *Registry) AddStudent(ctx context.Context, spec StudentSpec) (Model, error) {
 	if err := ValidateStudentName(spec.Name); err != nil {
 		return Model{}, err
@@ -299,7 +306,10 @@ func (r *Registry) AddStudent(ctx context.Context, spec StudentSpec) (Model, err
 	if !safeName(baseName) {
 		return Model{}, fmt.Errorf("base model %q: %w", spec.BaseModel, ErrNotFound)
 	}
-	hm, ok := r.hubModel(baseName)
+	hm, ok, err := r.hubModel(baseName)
+	if err != nil {
+		return Model{}, err
+	}
 	if !ok {
 		return Model{}, fmt.Errorf("base model %q: %w", spec.BaseModel, ErrNotFound)
 	}
