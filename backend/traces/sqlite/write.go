@@ -177,7 +177,10 @@ var (
 	insertBlobs = rowsInsert{`INSERT OR IGNORE INTO blobs (hash, body, text) VALUES `, `(?, ?, ?)`,
 		` RETURNING rowid, hash`, 128}
 	selectBlobs = rowsInsert{`SELECT rowid, hash FROM blobs WHERE hash IN (`, `?`, `)`, 256}
-	insertFTS   = rowsInsert{`INSERT INTO blob_fts (rowid, text) VALUES `, `(?, ?)`, ``, 256}
+	// One row per statement, and last in the transaction: a statement that may fail halfway
+	// opens a savepoint on every virtual table the transaction wrote, and FTS5 then writes its
+	// pending terms out as a segment; several small segments per batch cost many merges.
+	insertFTS   = rowsInsert{`INSERT INTO blob_fts (rowid, text) VALUES `, `(?, ?)`, ``, 1}
 	insertLinks = rowsInsert{`INSERT OR IGNORE INTO trace_blobs (blob_rowid, trace_rowid) VALUES `, `(?, ?)`, ``, 256}
 	insertMeta  = rowsInsert{`INSERT OR REPLACE INTO trace_metadata (trace_rowid, key, value) VALUES `, `(?, ?, ?)`, ``, 256}
 )
@@ -380,7 +383,7 @@ func (w *writer) write(ctx context.Context, ps []*prepared) error {
 			add(*f.p.tools, false)
 		}
 	}
-	ids, err := w.putBlobs(ctx, blobs, searched)
+	ids, fts, err := w.putBlobs(ctx, blobs, searched)
 	if err != nil {
 		return err
 	}
@@ -403,13 +406,17 @@ func (w *writer) write(ctx context.Context, ps []*prepared) error {
 	if err := w.each(ctx, insertMeta, meta, 3, nil); err != nil {
 		return fmt.Errorf("insert metadata: %w", err)
 	}
+	if err := w.each(ctx, insertFTS, fts, 2, nil); err != nil {
+		return fmt.Errorf("index messages: %w", err)
+	}
 	return nil
 }
 
-// putBlobs stores the blobs not stored yet and returns the rowid of each. Known messages
-// (system prompts, tools, the history an agent resends every turn) come from the cache, and the
-// text of a message is extracted only when it is not known.
-func (w *writer) putBlobs(ctx context.Context, blobs []blob, searched map[[sha256.Size]byte]bool) (map[[sha256.Size]byte]int64, error) {
+// putBlobs stores the blobs not stored yet and returns the rowid of each, and the rows (rowid,
+// text) the full-text index needs for the new ones. Known messages (system prompts, tools, the
+// history an agent resends every turn) come from the cache, and the text of a message is
+// extracted only when it is not known.
+func (w *writer) putBlobs(ctx context.Context, blobs []blob, searched map[[sha256.Size]byte]bool) (map[[sha256.Size]byte]int64, []any, error) {
 	ids := make(map[[sha256.Size]byte]int64, len(blobs))
 	var (
 		args  []any
@@ -442,10 +449,7 @@ func (w *writer) putBlobs(ctx context.Context, blobs []blob, searched map[[sha25
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
-	}
-	if err := w.each(ctx, insertFTS, fts, 2, nil); err != nil {
-		return nil, fmt.Errorf("index messages: %w", err)
+		return nil, nil, fmt.Errorf("insert messages: %w", err)
 	}
 	// Those the insert ignored were stored before this transaction: they stay whether or not
 	// it commits, and can be cached now.
@@ -467,12 +471,12 @@ func (w *writer) putBlobs(ctx context.Context, blobs []blob, searched map[[sha25
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find messages: %w", err)
+		return nil, nil, fmt.Errorf("find messages: %w", err)
 	}
 	if len(ids) != len(blobs) {
-		return nil, fmt.Errorf("found %d of %d messages", len(ids), len(blobs))
+		return nil, nil, fmt.Errorf("found %d of %d messages", len(ids), len(blobs))
 	}
-	return ids, nil
+	return ids, fts, nil
 }
 
 // blobCacheSize bounds each of the two generations of blobCache.
