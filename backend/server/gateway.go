@@ -18,6 +18,7 @@ const AliasesFile = "aliases.json"
 
 // gatewayParts are the gateway and what it routes and prices with.
 type gatewayParts struct {
+	local     *local.Provider // closed on shutdown: it holds loaded models
 	gw        *gateway.Gateway
 	aliases   *aliases.Registry
 	providers *providerSet
@@ -65,7 +66,7 @@ func buildGateway(opts Options, sink traces.Sink) (gatewayParts, error) {
 	if err != nil {
 		return gatewayParts{}, err
 	}
-	parts := gatewayParts{aliases: reg, providers: ps, prices: prices}
+	parts := gatewayParts{local: lp, aliases: reg, providers: ps, prices: prices}
 
 	list, models := routesOf(ps.list())
 	gw := gateway.New(gateway.Options{

@@ -110,7 +110,13 @@ func New(opts Options) (*Server, error) {
 	for _, p := range s.providers.list() {
 		s.log.Info("provider", "name", p.provider.Name(), "type", p.cfg.Type, "from", p.source)
 	}
-	if len(s.providers.list()) == 0 {
+	upstreams := 0
+	for _, p := range s.providers.list() {
+		if p.source != sourceBuiltin {
+			upstreams++
+		}
+	}
+	if upstreams == 0 {
 		s.log.Warn("no provider configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, … or add providers to the config file")
 	}
 	return s, nil
@@ -239,6 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		stop()
 	}
 	s.bg.Wait()
+	s.parts.local.Close() // after the last request: frees the loaded models
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
