@@ -21,9 +21,10 @@ import (
 // The 1M-trace fixture: a realistic month of gateway traffic, generated deterministically from
 // each trace's index so that every run (and every machine) builds the same database.
 
-// fixtureVersion names the generator: bump it whenever genTrace changes, so that cached
-// databases built by an older generator are rebuilt rather than measured.
-const fixtureVersion = 1
+// fixtureVersion names the generator and the store's layout choices that are not schema
+// versions (full-text merge settings): bump it when either changes, so that cached databases
+// built otherwise are rebuilt rather than measured. The schema version is in the name too.
+const fixtureVersion = 2
 
 const (
 	fixtureTraces = 1_000_000

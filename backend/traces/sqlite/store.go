@@ -215,11 +215,21 @@ func (c connector) Connect(context.Context) (driver.Conn, error) {
 
 func (c connector) Driver() driver.Driver {
 	return &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
+		// Asserted rather than called: a build without cgo has a stub connection (which never
+		// opens) and must still compile.
+		ex, ok := any(conn).(execer)
+		if !ok {
+			return errors.New("sqlite connection cannot execute statements")
+		}
 		for _, p := range c.pragmas {
-			if _, err := conn.Exec(p, nil); err != nil {
+			if _, err := ex.Exec(p, nil); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 		}
 		return nil
 	}}
+}
+
+type execer interface {
+	Exec(query string, args []driver.Value) (driver.Result, error)
 }
