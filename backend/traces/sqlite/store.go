@@ -77,10 +77,10 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 	// The writer's cache holds the pages every batch touches (the ends of the indexes, their
 	// inner pages), so that a batch does not read them back from the OS; the leaves of the
 	// message-hash index are random and too many to hold anyway.
-	// Its own checkpoints only bound the WAL (64 MiB) should the background ones fall behind,
-	// and the WAL file shrinks back to that after a burst.
+	// Its own checkpoints only bound the WAL (128 MiB) should the background ones fall behind,
+	// and the WAL file shrinks back to 64 MiB after a burst.
 	w := sql.OpenDB(connector{dsn: uri + "?_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL&_txlock=immediate",
-		pragmas: []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 16384", "PRAGMA journal_size_limit = 67108864"}})
+		pragmas: []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 32768", "PRAGMA journal_size_limit = 67108864"}})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -137,7 +137,7 @@ func open(ctx context.Context, path string, opt options) (*Store, error) {
 
 // checkpointEvery is the least time between two background checkpoints: the pages that several
 // batches touch (index ends, the full-text index's segments) are copied to the file once.
-const checkpointEvery = time.Second
+const checkpointEvery = 500 * time.Millisecond
 
 // checkpointer copies the WAL into the database file on its own connection after writes.
 // Otherwise SQLite does it inside the Write that crosses its threshold, fsync included, and
