@@ -169,8 +169,10 @@ e2e-browser: build
 e2e-desktop: deps $(SELFTEST_BIN)
 	scripts/desktop-smoke.sh $(SELFTEST_BIN)
 
-bench: deps $(SERVER_BIN) ## Go benchmarks, then the gateway harness (direct vs through the gateway); BENCH_ARGS passes flags
+bench: deps $(SERVER_BIN) ## Go benchmarks (the trace store's over 1M traces: the first run builds a cached fixture, minutes), then the gateway harness (direct vs through the gateway); BENCH_ARGS passes flags
 	$(GO) test -tags $(GO_TAGS) -run='^$$' -bench=. -benchmem ./...
+	OPENTRACY_BENCH_1M=1 $(GO) test -tags $(GO_TAGS) -run='^$$' -bench='^Benchmark1M(List|Aggregate)$$' -benchtime=20x -timeout=30m ./backend/traces/sqlite/
+	OPENTRACY_BENCH_1M=1 $(GO) test -tags $(GO_TAGS) -run='^$$' -bench='^Benchmark1M(Write|Ingest)$$' -benchtime=50000x -timeout=30m ./backend/traces/sqlite/
 	$(SERVER_BIN) bench $(BENCH_ARGS)
 
 ## ---- packaging -----------------------------------------------------------------------------------
