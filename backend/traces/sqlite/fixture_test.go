@@ -346,12 +346,19 @@ func buildFixture() (string, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("build fixture: %w", err)
 	}
-	// Fixtures of other versions are stale now.
+	// Fixtures of other versions are stale now, and so are builds abandoned a day ago; another
+	// process's build in progress is left alone.
 	old, _ := filepath.Glob(filepath.Join(fixtureDir(), "traces-*.db*"))
 	for _, o := range old {
-		if o != path {
-			os.Remove(o)
+		if o == path {
+			continue
 		}
+		if strings.Contains(o, ".building-") {
+			if st, err := os.Stat(o); err != nil || time.Since(st.ModTime()) < 24*time.Hour {
+				continue
+			}
+		}
+		os.Remove(o)
 	}
 	return path, nil
 }
