@@ -114,19 +114,27 @@ func (s *scanner) object(i int, _ string) (int, error) {
 		if i, err = s.value(s.skipSpace(i+1), k); err != nil {
 			return 0, err
 		}
-		i = s.skipSpace(i)
-		if i >= len(s.b) {
-			return 0, errSyntax
-		}
-		switch s.b[i] {
-		case ',':
-			i = s.skipSpace(i + 1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, errSyntax
+		var done bool
+		if i, done, err = s.afterElement(i, '}'); done || err != nil {
+			return i, err
 		}
 	}
+}
+
+// afterElement reads the ',' before the next element or the closing byte of the container;
+// done reports the close, with i just past it.
+func (s *scanner) afterElement(i int, closing byte) (next int, done bool, err error) {
+	i = s.skipSpace(i)
+	if i >= len(s.b) {
+		return 0, false, errSyntax
+	}
+	switch s.b[i] {
+	case ',':
+		return s.skipSpace(i + 1), false, nil
+	case closing:
+		return i + 1, true, nil
+	}
+	return 0, false, errSyntax
 }
 
 func (s *scanner) array(i int, key string) (int, error) {
@@ -143,17 +151,9 @@ func (s *scanner) array(i int, key string) (int, error) {
 		if i, err = s.value(i, key); err != nil {
 			return 0, err
 		}
-		i = s.skipSpace(i)
-		if i >= len(s.b) {
-			return 0, errSyntax
-		}
-		switch s.b[i] {
-		case ',':
-			i = s.skipSpace(i + 1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, errSyntax
+		var done bool
+		if i, done, err = s.afterElement(i, ']'); done || err != nil {
+			return i, err
 		}
 	}
 }
