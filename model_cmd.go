@@ -168,6 +168,14 @@ func dataDirFlag(fs *flag.FlagSet) func() (string, error) {
 	}
 }
 
+// modelFlag registers --model, the model a command loads, and --data-dir, where downloaded models
+// are found; the returned function gives the model's folder once the flags are parsed.
+func modelFlag(fs *flag.FlagSet, usage string) func() (string, error) {
+	ref := fs.String("model", "", usage)
+	modelsDir := dataDirFlag(fs)
+	return func() (string, error) { return resolveModel(*ref, modelsDir) }
+}
+
 // resolveModel turns a model argument into a folder: a folder with config.json, else a
 // downloaded model's name (owner/name or owner--name).
 func resolveModel(ref string, modelsDir func() (string, error)) (string, error) {
@@ -398,7 +406,7 @@ func (c *modelCLI) initTiny(_ context.Context, args []string) error {
 
 func (c *modelCLI) train(ctx context.Context, args []string) error {
 	fs := c.flags("train", "--model M --data train.jsonl --out ADAPTER_DIR [flags]")
-	modelRef := fs.String("model", "", "base model: a folder or a downloaded model's name (required)")
+	modelDir := modelFlag(fs, "base model: a folder or a downloaded model's name (required)")
 	data := fs.String("data", "", "training data: OpenAI chat fine-tuning JSONL, {\"messages\": [...]} per line, the last message the assistant's answer (required)")
 	out := fs.String("out", "", "folder for the adapter (PEFT format); checkpoints go to OUT/checkpoints (required)")
 	rank := fs.Int("rank", 16, "LoRA rank r")
@@ -417,14 +425,13 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of the data order, LoRA initialisation and dropout")
 	saveEvery := fs.Int("save-every", 0, "write a checkpoint every N steps (always at the end and on interrupt)")
 	resume := fs.String("resume", "", `continue from a checkpoint folder, or "auto": the latest in OUT/checkpoints if there is one`)
-	modelsDir := dataDirFlag(fs)
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if err := c.require(fs, "model", "data", "out"); err != nil {
 		return err
 	}
-	dir, err := resolveModel(*modelRef, modelsDir)
+	dir, err := modelDir()
 	if err != nil {
 		return err
 	}
@@ -503,7 +510,7 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 
 func (c *modelCLI) generate(ctx context.Context, args []string) error {
 	fs := c.flags("generate", "--model M --prompt TEXT [flags]")
-	modelRef := fs.String("model", "", "model: a folder or a downloaded model's name (required)")
+	modelDir := modelFlag(fs, "model: a folder or a downloaded model's name (required)")
 	adapter := fs.String("adapter", "", "LoRA adapter folder (PEFT format) to apply")
 	prompt := fs.String("prompt", "", "prompt text (required)")
 	asChat := fs.Bool("chat", false, "send the prompt as a user turn through the model's chat template")
@@ -514,14 +521,13 @@ func (c *modelCLI) generate(ctx context.Context, args []string) error {
 	topP := fs.Float64("top-p", -1, "nucleus sampling mass (default: generation_config.json's)")
 	topK := fs.Int("top-k", -1, "sample among the k most likely tokens (default: generation_config.json's)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
-	modelsDir := dataDirFlag(fs)
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if err := c.require(fs, "model", "prompt"); err != nil {
 		return err
 	}
-	dir, err := resolveModel(*modelRef, modelsDir)
+	dir, err := modelDir()
 	if err != nil {
 		return err
 	}
@@ -605,11 +611,10 @@ func (c *modelCLI) generate(ctx context.Context, args []string) error {
 
 func (c *modelCLI) logits(ctx context.Context, args []string) error {
 	fs := c.flags("logits", "--model M --ids 1,2,3 --out FILE")
-	modelRef := fs.String("model", "", "model: a folder or a downloaded model's name (required)")
+	modelDir := modelFlag(fs, "model: a folder or a downloaded model's name (required)")
 	adapter := fs.String("adapter", "", "LoRA adapter folder to apply")
 	idsFlag := fs.String("ids", "", "comma-separated token ids of one sequence (required)")
 	outPath := fs.String("out", "", "output: FILE.npy (NumPy float32 [1, T, V]) or any other name for raw little-endian float32 plus FILE.json with the shape (required)")
-	modelsDir := dataDirFlag(fs)
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -624,7 +629,7 @@ func (c *modelCLI) logits(ctx context.Context, args []string) error {
 		}
 		ids = append(ids, id)
 	}
-	dir, err := resolveModel(*modelRef, modelsDir)
+	dir, err := modelDir()
 	if err != nil {
 		return err
 	}
@@ -712,7 +717,7 @@ func argmaxF32(v []float32) int {
 
 func (c *modelCLI) bench(ctx context.Context, args []string) error {
 	fs := c.flags("bench", "--model M --mode train|decode [flags]")
-	modelRef := fs.String("model", "", "model: a folder or a downloaded model's name (required)")
+	modelDir := modelFlag(fs, "model: a folder or a downloaded model's name (required)")
 	mode := fs.String("mode", "", "train: LoRA training steps on random tokens; decode: greedy generation (required)")
 	seq := fs.Int("seq", 1024, "train: sequence length")
 	batch := fs.Int("batch", 0, "sequences per step (default 4 for train, 1 for decode)")
@@ -721,7 +726,6 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 	rank := fs.Int("rank", 16, "train: LoRA rank (alpha 2×rank, all linear layers)")
 	maxNew := fs.Int("max-new-tokens", 256, "decode: tokens generated per run")
 	promptLen := fs.Int("prompt-len", 16, "decode: prompt tokens")
-	modelsDir := dataDirFlag(fs)
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -743,7 +747,7 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	dir, err := resolveModel(*modelRef, modelsDir)
+	dir, err := modelDir()
 	if err != nil {
 		return err
 	}
