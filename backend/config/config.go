@@ -60,6 +60,10 @@ type Config struct {
 	// TraceRetention deletes traces older than this (e.g. 2160h for 90 days). Zero, the default,
 	// keeps them forever: traces are the raw material of datasets and distillation.
 	TraceRetention time.Duration `yaml:"trace_retention"`
+	// Engine chooses the student engine's backend and GPU runtime (engine.go).
+	Engine Engine `yaml:"engine"`
+	// HuggingFace is where models are downloaded from.
+	HuggingFace HuggingFace `yaml:"huggingface"`
 
 	// File is the config file that was read, if any.
 	File string `yaml:"-"`
@@ -111,6 +115,9 @@ func Load(flags Flags, env Environment) (Config, error) {
 	override(&cfg.DataDir, flags.DataDir, EnvDataDir)
 	override(&cfg.LogLevel, flags.LogLevel, EnvLogLevel)
 	if err := cfg.loadStorage(env); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.loadEngine(env); err != nil {
 		return Config{}, err
 	}
 	if cfg.GatewayKey != "" {
