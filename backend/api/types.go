@@ -69,6 +69,8 @@ const (
 	EventServerStats EventType = "server.stats"
 	// EventTrace carries the TraceSummary of a trace just stored.
 	EventTrace EventType = "trace"
+	// EventJob carries a Job whose state or progress changed.
+	EventJob EventType = "job"
 )
 
 // Hello opens every event stream.
@@ -96,8 +98,12 @@ func Enums() map[any][]string {
 	return map[any][]string{
 		Shell(""):         {string(ShellDesktop), string(ShellServer)},
 		KeySource(""):     {string(KeyGenerated), string(KeyConfig), string(KeyFlag), string(KeyEnv)},
-		EventType(""):     {string(EventHello), string(EventReset), string(EventServerStats), string(EventTrace)},
+		EventType(""):     {string(EventHello), string(EventReset), string(EventServerStats), string(EventTrace), string(EventJob)},
 		AliasStrategy(""): {string(StrategyFallback), string(StrategyWeighted)},
+		EnginePlanStatus(""): {string(PlanGPU), string(PlanCPU), string(PlanNoGPU), string(PlanNeedsRuntime),
+			string(PlanUnusable), string(PlanError)},
+		JobKind(""):  {string(JobModelDownload), string(JobRuntimeInstall)},
+		JobState(""): {string(JobRunning), string(JobDone), string(JobFailed), string(JobCanceled), string(JobInterrupted)},
 	}
 }
 
@@ -105,7 +111,8 @@ func Enums() map[any][]string {
 func Types() []any {
 	return []any{Info{}, ErrorResponse{}, Hello{}, ServerStats{}, EventType(""),
 		Provider{}, ProviderCheck{}, ProviderInput{}, ProviderType{}, Alias{}, AliasChange{}, RollbackRequest{}, Stats{},
-		TracePage{}, TraceSummary{}, TraceDetail{}, TraceAggregates{}, ImportResult{}}
+		TracePage{}, TraceSummary{}, TraceDetail{}, TraceAggregates{}, ImportResult{},
+		Engine{}, LocalModels{}, DownloadRequest{}, Job{}}
 }
 
 // Provider is one configured upstream, as the Providers screen shows it. Keys are never sent:

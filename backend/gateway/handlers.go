@@ -365,6 +365,14 @@ func (g *Gateway) upstreamModels(ctx context.Context, p providers.Provider) []st
 	return ids
 }
 
+// ForgetModels drops the cached model list of the named provider, so that the next /v1/models
+// asks it again: the local provider's list changes as soon as a model is downloaded or deleted.
+func (g *Gateway) ForgetModels(provider string) {
+	g.modelsMu.Lock()
+	defer g.modelsMu.Unlock()
+	delete(g.modelCache, provider)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {

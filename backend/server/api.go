@@ -14,6 +14,8 @@ func (s *Server) apiRoutes() http.Handler {
 	mux.HandleFunc("GET /api/stats", s.getStats)
 	s.gatewayAPIRoutes(mux)
 	s.traceAPIRoutes(mux)
+	s.engineAPIRoutes(mux)
+	s.modelAPIRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		openAIErrors.write(w, http.StatusNotFound, "invalid_request_error", "unknown_endpoint",
 			"unknown API endpoint: "+r.Method+" "+r.URL.Path)

@@ -55,6 +55,7 @@ type Server struct {
 	aliases   *aliases.Registry
 	providers *providerSet
 	parts     gatewayParts
+	engine    *engineState // model downloads, the GPU runtime and their jobs
 
 	allowed atomic.Pointer[map[string]bool] // Host header values accepted; set by Start
 
@@ -107,6 +108,13 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.gateway, s.aliases, s.providers, s.parts = parts.gw, parts.aliases, parts.providers, parts
+	if s.engine, err = newEngineState(opts.Config, parts.local.Registry().ModelsDir(), hub, opts.Logger); err != nil {
+		parts.local.Close()
+		if sink != nil {
+			_ = sink.close(context.Background())
+		}
+		return nil, err
+	}
 	for _, p := range s.providers.list() {
 		s.log.Info("provider", "name", p.provider.Name(), "type", p.cfg.Type, "from", p.source)
 	}
@@ -229,11 +237,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	srv, stop := s.httpSrv, s.stop
 	s.mu.Unlock()
+	// Running jobs stop first: their records say interrupted, and a restart offers to resume them.
+	err := s.engine.jobs.close(ctx)
 	// Event streams never go idle on their own: end them first so Shutdown does not wait on them.
 	s.hub.Close()
-	var err error
 	if srv != nil {
-		err = srv.Shutdown(ctx)
+		if serr := srv.Shutdown(ctx); serr != nil {
+			err = serr
+		}
 	}
 	if s.traces != nil {
 		// After the last request: drain recorded traces into the store.

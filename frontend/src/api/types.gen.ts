@@ -6,8 +6,11 @@ export type KeySource = "generated" | "config" | "flag" | "env";
  * This interface was referenced by `ApiTypes`'s JSON-Schema
  * via the `definition` "EventType".
  */
-export type EventType = "hello" | "reset" | "server.stats" | "trace";
+export type EventType = "hello" | "reset" | "server.stats" | "trace" | "job";
 export type AliasStrategy = "fallback" | "weighted";
+export type EnginePlanStatus = "gpu" | "cpu" | "no-gpu" | "needs-runtime" | "unusable" | "error";
+export type JobKind = "model.download" | "runtime.install";
+export type JobState = "running" | "done" | "failed" | "canceled" | "interrupted";
 
 export interface ApiTypes {
   Info?: Info;
@@ -28,6 +31,10 @@ export interface ApiTypes {
   TraceDetail?: TraceDetail;
   TraceAggregates?: TraceAggregates;
   ImportResult?: ImportResult;
+  Engine?: Engine;
+  LocalModels?: LocalModels;
+  DownloadRequest?: DownloadRequest;
+  Job?: Job;
 }
 /**
  * This interface was referenced by `ApiTypes`'s JSON-Schema
@@ -348,4 +355,147 @@ export interface ImportResult {
 export interface ImportError {
   line: number;
   message: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "Engine".
+ */
+export interface Engine {
+  gpu: GPU;
+  plan: EnginePlan;
+  configBackend: string;
+  runtime?: GPURuntime;
+  runtimeVersion: string;
+  runtimeDownloadBytes: number;
+  wheelMirror: boolean;
+  installBlocked?: string;
+  install?: Job;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "GPU".
+ */
+export interface GPU {
+  present: boolean;
+  reason?: string;
+  driver?: string;
+  cuda?: string;
+  devices: GPUDevice[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "GPUDevice".
+ */
+export interface GPUDevice {
+  index: number;
+  name: string;
+  memoryTotal: number;
+  memoryFree: number;
+  computeCapability?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "EnginePlan".
+ */
+export interface EnginePlan {
+  backend: string;
+  status: EnginePlanStatus;
+  message: string;
+  warnings: string[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "GPURuntime".
+ */
+export interface GPURuntime {
+  version: string;
+  path: string;
+  cudaMajor: number;
+  installedAt: string;
+  wheels: string[];
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "Job".
+ */
+export interface Job {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  repo?: string;
+  revision?: string;
+  model?: string;
+  version?: string;
+  phase?: string;
+  progress: JobProgress;
+  error?: string;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "JobProgress".
+ */
+export interface JobProgress {
+  file?: string;
+  fileIndex: number;
+  fileCount: number;
+  fileDone: number;
+  fileTotal: number;
+  done: number;
+  total: number;
+  bytesPerSec: number;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "LocalModels".
+ */
+export interface LocalModels {
+  models: LocalModel[];
+  students: LocalStudent[];
+  downloads: Job[];
+  provider: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "LocalModel".
+ */
+export interface LocalModel {
+  name: string;
+  repo: string;
+  revision?: string;
+  commit?: string;
+  family?: string;
+  params: number;
+  sizeBytes: number;
+  complete: boolean;
+  ready: boolean;
+  problem?: string;
+  downloading: boolean;
+  loaded: boolean;
+  downloadedAt?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "LocalStudent".
+ */
+export interface LocalStudent {
+  name: string;
+  base: string;
+  adapter: string;
+  family?: string;
+  ready: boolean;
+  problem?: string;
+  loaded: boolean;
+  description?: string;
+  createdAt?: string;
+}
+/**
+ * This interface was referenced by `ApiTypes`'s JSON-Schema
+ * via the `definition` "DownloadRequest".
+ */
+export interface DownloadRequest {
+  repo: string;
+  revision?: string;
 }
