@@ -12,6 +12,7 @@ import (
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/anthropic"
 	"opentracy/backend/providers/bedrock"
+	"opentracy/backend/providers/h1"
 	"opentracy/backend/providers/local"
 	"opentracy/backend/providers/openai"
 )
@@ -99,10 +100,12 @@ func FromEnvironment(env config.Environment) []config.Provider {
 
 // NewHTTPClient is the client shared by all adapters: generous connection reuse for a busy
 // gateway; no overall timeout, since the gateway bounds each call with its own deadlines.
+// Plain-HTTP upstreams (local servers) go through the lean HTTP/1.1 transport, the rest through
+// net/http's (HTTP/2 to cloud providers).
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: h1.New(h1.Options{Fallback: t, MaxIdlePerHost: t.MaxIdleConnsPerHost, IdleTimeout: t.IdleConnTimeout})}
 }
