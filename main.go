@@ -22,6 +22,7 @@ import (
 	"opentracy/backend/config"
 	"opentracy/backend/gateway/bench"
 	"opentracy/backend/server"
+	"opentracy/gpu/worker"
 )
 
 //go:embed all:frontend/dist
@@ -63,6 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runBench(ctx, args, stdout, stderr)
 	case "model":
 		return runModel(ctx, args, stdout, stderr)
+	case worker.Command:
+		// Not in the usage: the app starts it (see gpu/worker), people do not.
+		return worker.Main(ctx, args, stderr)
 	case "", "serve":
 	case "help":
 		args = []string{"-h"}

@@ -11,7 +11,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"opentracy/gpu/worker"
 )
+
+// envMainChild makes the test binary run the command line in the variable, as the real binary
+// would: TestEngineWorkerCommand starts `opentracy engine-worker` that way.
+const envMainChild = "OPENTRACY_TEST_MAIN_ARGS"
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(envMainChild); args != "" {
+		os.Exit(run(context.Background(), strings.Fields(args), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 func runCommand(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -127,5 +140,25 @@ func TestNoDisplayFallsBackToServe(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not stop after the context ended")
+	}
+}
+
+// TestEngineWorkerCommand starts `opentracy engine-worker` as the app does and checks its
+// handshake; the worker itself is tested in gpu/worker.
+func TestEngineWorkerCommand(t *testing.T) {
+	c := worker.NewClient(worker.ClientOptions{
+		Command: []string{os.Args[0], "-test.run=^$"},
+		Env:     append(os.Environ(), envMainChild+"="+worker.Command+" --log-level warn", "GOMLX_BACKEND=go"),
+	})
+	defer c.Close()
+	h, err := c.Hello(t.Context())
+	if err != nil || h.Backend != "go" || h.PID == os.Getpid() || h.Protocol != worker.ProtocolVersion {
+		t.Fatalf("hello %+v %v", h, err)
+	}
+	if code, _, errOut := runCommand(t, worker.Command, "-h"); code != 0 || !strings.Contains(errOut, "not for people") {
+		t.Errorf("engine-worker -h: %d %q", code, errOut)
+	}
+	if code, _, _ := runCommand(t, worker.Command, "--log-level", "loud"); code != 2 {
+		t.Errorf("bad log level: exit %d", code)
 	}
 }
