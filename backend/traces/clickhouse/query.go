@@ -2,11 +2,9 @@ package clickhouse
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +15,6 @@ import (
 )
 
 const (
-	defaultLimit = 50
-	maxLimit     = 500
-	// maxBuckets bounds Aggregate's output so that a tiny Bucket over a long range cannot
-	// allocate without limit.
-	maxBuckets = 10000
 	// hintWindow is how far from the time in a UUIDv7 trace ID Get first looks for the trace.
 	hintWindow = time.Minute
 )
@@ -120,102 +113,30 @@ func raw(s string) json.RawMessage {
 
 // where builds the WHERE clause of q's filters (not its cursor).
 func where(q traces.Query) (string, []any) {
-	var conds []string
-	var args []any
-	if !q.From.IsZero() {
-		conds = append(conds, "started_at >= ?")
-		args = append(args, q.From.UnixNano())
-	}
-	if !q.To.IsZero() {
-		conds = append(conds, "started_at < ?")
-		args = append(args, q.To.UnixNano())
-	}
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		conds = append(conds, col+" IN ("+placeholders(len(vals))+")")
-		for _, v := range vals {
-			args = append(args, v)
-		}
-	}
-	in("model", q.Models)
-	in("provider", q.Providers)
-	in("alias", q.Aliases)
-	in("endpoint", q.Endpoints)
-	switch q.Status {
-	case "ok":
-		conds = append(conds, "status BETWEEN 200 AND 299")
-	case "error":
-		conds = append(conds, "NOT (status BETWEEN 200 AND 299)")
-	}
-	bound(&conds, &args, "cost_usd >= ?", q.MinCostUSD)
-	bound(&conds, &args, "cost_usd <= ?", q.MaxCostUSD)
-	bound(&conds, &args, "latency_ms >= ?", q.MinLatency)
-	bound(&conds, &args, "latency_ms <= ?", q.MaxLatency)
-	bound(&conds, &args, "prompt_tokens + completion_tokens >= ?", q.MinTokens)
-	bound(&conds, &args, "prompt_tokens + completion_tokens <= ?", q.MaxTokens)
-	keys := make([]string, 0, len(q.Metadata))
-	for k := range q.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the same query always gives the same SQL
-	for _, k := range keys {
-		conds = append(conds, "arrayExists((k, v) -> k = ? AND v = ?, metadata_keys, metadata_values)")
-		args = append(args, k, q.Metadata[k])
+	var w traces.Where
+	w.AddScalar(q, traces.Columns{StartedAt: "started_at", Status: "status", CostUSD: "cost_usd",
+		LatencyMillis: "latency_ms", Tokens: "prompt_tokens + completion_tokens"})
+	w.In("model", q.Models)
+	w.In("provider", q.Providers)
+	w.In("alias", q.Aliases)
+	w.In("endpoint", q.Endpoints)
+	for _, k := range q.MetadataKeys() {
+		w.Add("arrayExists((k, v) -> k = ? AND v = ?, metadata_keys, metadata_values)", k, q.Metadata[k])
 	}
 	// Every term must occur in the trace's text, not necessarily in the same message. Terms are
 	// plain substrings: nothing in them is search syntax.
 	for _, term := range strings.Fields(q.Text) {
-		conds = append(conds, "position(search_text, ?) > 0")
-		args = append(args, strings.ToLower(term))
+		w.Add("position(search_text, ?) > 0", strings.ToLower(term))
 	}
-	if len(conds) == 0 {
-		return "1", nil
-	}
-	return strings.Join(conds, " AND "), args
-}
-
-// bound adds a range condition on one column when the query sets that bound.
-func bound[T any](conds *[]string, args *[]any, cond string, v *T) {
-	if v != nil {
-		*conds = append(*conds, cond)
-		*args = append(*args, *v)
-	}
-}
-
-// A cursor is the (started_at, id) of the last trace of a page, opaque to clients; the same
-// encoding as the SQLite store's.
-func encodeCursor(startedAt int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(startedAt, 10) + ":" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", fmt.Errorf("bad cursor: %w", err)
-	}
-	ts, id, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return 0, "", errors.New("bad cursor")
-	}
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return 0, "", fmt.Errorf("bad cursor: %w", err)
-	}
-	return n, id, nil
+	return w.SQL(), w.Args
 }
 
 // List returns one page of summaries, newest first.
 func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
+	limit := q.PageSize()
 	cond, args := where(q)
 	if q.Cursor != "" {
-		ts, id, err := decodeCursor(q.Cursor)
+		ts, id, err := traces.DecodeCursor(q.Cursor)
 		if err != nil {
 			return traces.Page{}, fmt.Errorf("list traces: %w", err)
 		}
@@ -247,7 +168,7 @@ func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
 			return traces.Page{}, fmt.Errorf("list traces: %w", err)
 		}
 		if len(page.Traces) == limit {
-			page.NextCursor = encodeCursor(lastTS, page.Traces[limit-1].ID)
+			page.NextCursor = traces.EncodeCursor(lastTS, page.Traces[limit-1].ID)
 			break
 		}
 		sm.StartedAt = time.Unix(0, ts).UTC()
@@ -272,27 +193,13 @@ func percentileSQL(p string) string {
 // Aggregate buckets the matching traces of [From, To) on the server: totals and nearest-rank
 // latency percentiles per (group, bucket); empty buckets are filled in here.
 func (s *Store) Aggregate(ctx context.Context, q traces.AggregateQuery) (traces.Aggregates, error) {
-	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
-		return traces.Aggregates{}, errors.New("aggregate traces: need From before To")
-	}
-	if q.Bucket <= 0 {
-		return traces.Aggregates{}, errors.New("aggregate traces: need a positive Bucket")
-	}
-	span := q.To.Sub(q.From)
-	nb := int64(span / q.Bucket)
-	if span%q.Bucket != 0 {
-		nb++
-	}
-	if nb > maxBuckets {
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %d buckets, at most %d", nb, maxBuckets)
+	nb, groupBy, err := q.Shape()
+	if err != nil {
+		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
 	}
 	group := "''"
-	switch q.GroupBy {
-	case "":
-	case "model", "provider", "alias":
-		group = q.GroupBy
-	default:
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: cannot group by %q", q.GroupBy)
+	if groupBy != "" {
+		group = groupBy
 	}
 	cond, args := where(q.Query)
 	from := q.From.UnixNano()
@@ -312,14 +219,7 @@ func (s *Store) Aggregate(ctx context.Context, q traces.AggregateQuery) (traces.
 		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
 	}
 	defer rows.Close()
-	groups := map[string][]traces.Bucket{}
-	newBuckets := func() []traces.Bucket {
-		bs := make([]traces.Bucket, nb)
-		for i := range bs {
-			bs[i].Start = q.From.Add(time.Duration(i) * q.Bucket).UTC()
-		}
-		return bs
-	}
+	series := traces.NewSeriesBuilder(q, nb)
 	for rows.Next() {
 		var (
 			g string
@@ -330,31 +230,15 @@ func (s *Store) Aggregate(ctx context.Context, q traces.AggregateQuery) (traces.
 			&b.CompletionTokens, &b.LatencyP50, &b.LatencyP95, &b.LatencyP99); err != nil {
 			return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
 		}
-		if i < 0 || i >= nb {
+		if i < 0 || i >= int64(nb) {
 			return traces.Aggregates{}, fmt.Errorf("aggregate traces: bucket %d out of range", i)
 		}
-		bs := groups[g]
-		if bs == nil {
-			bs = newBuckets()
-			groups[g] = bs
-		}
+		bs := series.Buckets(g)
 		b.Start = bs[i].Start
 		bs[i] = b
 	}
 	if err := rows.Err(); err != nil {
 		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
 	}
-	if q.GroupBy == "" && len(groups) == 0 {
-		groups[""] = newBuckets() // one series, all zeros
-	}
-	names := make([]string, 0, len(groups))
-	for g := range groups {
-		names = append(names, g)
-	}
-	slices.Sort(names)
-	out := traces.Aggregates{Series: make([]traces.Series, 0, len(names))}
-	for _, g := range names {
-		out.Series = append(out.Series, traces.Series{Group: g, Buckets: groups[g]})
-	}
-	return out, nil
+	return series.Result(), nil
 }

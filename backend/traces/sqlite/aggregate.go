@@ -3,42 +3,25 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"opentracy/backend/traces"
 )
 
 // Aggregate buckets the matching traces of [From, To) and computes latency percentiles in Go.
 func (s *Store) Aggregate(ctx context.Context, q traces.AggregateQuery) (traces.Aggregates, error) {
-	if q.From.IsZero() || q.To.IsZero() || !q.To.After(q.From) {
-		return traces.Aggregates{}, errors.New("aggregate traces: need From before To")
-	}
-	if q.Bucket <= 0 {
-		return traces.Aggregates{}, errors.New("aggregate traces: need a positive Bucket")
-	}
-	span := q.To.Sub(q.From)
-	nb := int64(span / q.Bucket)
-	if span%q.Bucket != 0 {
-		nb++
-	}
-	if nb > maxBuckets {
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %d buckets, at most %d", nb, maxBuckets)
+	nb, groupBy, err := q.Shape()
+	if err != nil {
+		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
 	}
 	group := "''"
-	switch q.GroupBy {
-	case "":
-	case "model", "provider", "alias":
-		group = "t." + q.GroupBy
-	default:
-		return traces.Aggregates{}, fmt.Errorf("aggregate traces: cannot group by %q", q.GroupBy)
+	if groupBy != "" {
+		group = "t." + groupBy
 	}
-	a := newAggregation(q, int(nb))
-	var err error
+	a := traces.NewSeriesBuilder(q, nb)
 	if len(q.Metadata) == 0 && strings.TrimSpace(q.Text) == "" {
 		err = s.aggregateIndexed(ctx, q, group, a)
 	} else {
@@ -47,46 +30,7 @@ func (s *Store) Aggregate(ctx context.Context, q traces.AggregateQuery) (traces.
 	if err != nil {
 		return traces.Aggregates{}, fmt.Errorf("aggregate traces: %w", err)
 	}
-	return a.result(q.GroupBy == ""), nil
-}
-
-// aggregation collects the buckets of each group.
-type aggregation struct {
-	q      traces.AggregateQuery
-	nb     int
-	groups map[string][]traces.Bucket
-}
-
-func newAggregation(q traces.AggregateQuery, nb int) *aggregation {
-	return &aggregation{q: q, nb: nb, groups: map[string][]traces.Bucket{}}
-}
-
-func (a *aggregation) buckets(g string) []traces.Bucket {
-	bs := a.groups[g]
-	if bs == nil {
-		bs = make([]traces.Bucket, a.nb)
-		for i := range bs {
-			bs[i].Start = a.q.From.Add(time.Duration(i) * a.q.Bucket).UTC()
-		}
-		a.groups[g] = bs
-	}
-	return bs
-}
-
-func (a *aggregation) result(oneSeries bool) traces.Aggregates {
-	if oneSeries && len(a.groups) == 0 {
-		a.buckets("") // one series, all zeros
-	}
-	names := make([]string, 0, len(a.groups))
-	for g := range a.groups {
-		names = append(names, g)
-	}
-	slices.Sort(names)
-	out := traces.Aggregates{Series: make([]traces.Series, 0, len(names))}
-	for _, g := range names {
-		out.Series = append(out.Series, traces.Series{Group: g, Buckets: a.groups[g]})
-	}
-	return out
+	return a.Result(), nil
 }
 
 // setPercentiles fills b's latency percentiles from its latencies, which it sorts.
@@ -102,7 +46,7 @@ func setPercentiles(b *traces.Bucket, latencies []float64) {
 // row per trace, which through the driver cost more than everything else together. A query per
 // bucket rather than a GROUP BY over the range saves sorting every trace by bucket: the index
 // already returns each bucket's traces together.
-func (s *Store) aggregateIndexed(ctx context.Context, q traces.AggregateQuery, group string, a *aggregation) error {
+func (s *Store) aggregateIndexed(ctx context.Context, q traces.AggregateQuery, group string, a *traces.SeriesBuilder) error {
 	where, args := s.where(q.Query, plan{})
 	query := `SELECT ` + group + `, count(*), coalesce(sum(t.status NOT BETWEEN 200 AND 299), 0),
 		total(t.cost_usd), coalesce(sum(t.prompt_tokens), 0), coalesce(sum(t.completion_tokens), 0),
@@ -125,7 +69,7 @@ func (s *Store) aggregateIndexed(ctx context.Context, q traces.AggregateQuery, g
 	from, to, width := q.From.UnixNano(), q.To.UnixNano(), int64(q.Bucket)
 	bargs := append([]any{nil, nil}, args...)
 	var latencies []float64
-	for i := range a.nb {
+	for i := range a.Len() {
 		lo := from + int64(i)*width
 		bargs[0], bargs[1] = lo, min(lo+width, to)
 		rows, err := stmt.QueryContext(ctx, bargs...)
@@ -147,7 +91,7 @@ func (s *Store) aggregateIndexed(ctx context.Context, q traces.AggregateQuery, g
 			if n == 0 {
 				continue // the ungrouped query's one row over an empty bucket
 			}
-			b := &a.buckets(g)[i]
+			b := &a.Buckets(g)[i]
 			b.Requests, b.Errors, b.CostUSD = n, errs, cost
 			b.PromptTokens, b.CompletionTokens = pt, ct
 			if latencies, err = parseMicros(latencies[:0], micros); err != nil {
@@ -196,7 +140,7 @@ func parseMicros(dst []float64, list []byte) ([]float64, error) {
 
 // aggregateRows reads one row per matching trace: for filters the index does not hold
 // (metadata, text).
-func (s *Store) aggregateRows(ctx context.Context, q traces.AggregateQuery, group string, a *aggregation) error {
+func (s *Store) aggregateRows(ctx context.Context, q traces.AggregateQuery, group string, a *traces.SeriesBuilder) error {
 	where, args := s.where(q.Query, plan{})
 	rows, err := s.r.QueryContext(ctx, `SELECT `+group+`, t.started_at, t.status, t.cost_usd,
 		t.prompt_tokens, t.completion_tokens, t.latency_ms FROM traces t WHERE `+where, args...)
@@ -216,7 +160,7 @@ func (s *Store) aggregateRows(ctx context.Context, q traces.AggregateQuery, grou
 			return err
 		}
 		i := (ts - from) / width
-		b := &a.buckets(g)[i]
+		b := &a.Buckets(g)[i]
 		b.Requests++
 		if status < 200 || status > 299 {
 			b.Errors++
@@ -226,7 +170,7 @@ func (s *Store) aggregateRows(ctx context.Context, q traces.AggregateQuery, grou
 		b.CompletionTokens += ct
 		ls := latencies[g]
 		if ls == nil {
-			ls = make([][]float64, a.nb)
+			ls = make([][]float64, a.Len())
 			latencies[g] = ls
 		}
 		ls[i] = append(ls[i], latency)
@@ -235,7 +179,7 @@ func (s *Store) aggregateRows(ctx context.Context, q traces.AggregateQuery, grou
 		return err
 	}
 	for g, ls := range latencies {
-		bs := a.groups[g]
+		bs := a.Buckets(g)
 		for i, l := range ls {
 			setPercentiles(&bs[i], l)
 		}

@@ -147,7 +147,7 @@ func cursorAt(b *testing.B, s *Store, q traces.Query, t time.Time) string {
 	if err != nil || len(p.Traces) == 0 {
 		b.Fatalf("cursor at %v: %v (%d traces)", t, err, len(p.Traces))
 	}
-	return encodeCursor(p.Traces[0].StartedAt.UnixNano(), p.Traces[0].ID)
+	return traces.EncodeCursor(p.Traces[0].StartedAt.UnixNano(), p.Traces[0].ID)
 }
 
 // Benchmark1MList is one page of 50 summaries over 1M traces, for each common filter.

@@ -4,24 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"opentracy/backend/traces"
-)
-
-const (
-	defaultLimit = 50
-	maxLimit     = 500
-	// maxBuckets bounds Aggregate's output so that a tiny Bucket over a long range cannot
-	// allocate without limit.
-	maxBuckets = 10000
 )
 
 // Get returns one trace with its messages reassembled byte for byte.
@@ -135,60 +125,26 @@ type plan struct {
 // where builds the WHERE clause of q's filters (not its cursor) over traces aliased t. Common
 // text terms with FTS are left out: List checks them while it walks (see walk.go).
 func (s *Store) where(q traces.Query, p plan) (string, []any) {
-	var conds []string
-	var args []any
-	if !q.From.IsZero() {
-		conds = append(conds, "t.started_at >= ?")
-		args = append(args, q.From.UnixNano())
-	}
-	if !q.To.IsZero() {
-		conds = append(conds, "t.started_at < ?")
-		args = append(args, q.To.UnixNano())
-	}
-	in := func(col string, vals []string) {
-		if len(vals) == 0 {
-			return
-		}
-		c := "t." + col
-		if p.columns[col] {
+	var w traces.Where
+	w.AddScalar(q, traces.Columns{StartedAt: "t.started_at", Status: "t.status", CostUSD: "t.cost_usd",
+		LatencyMillis: "t.latency_ms", Tokens: "t.total_tokens"})
+	for _, f := range columnFilters(q) {
+		c := "t." + f.col
+		if p.columns[f.col] {
 			// The unary + keeps SQLite off the column's index: it walks the time index, which
 			// holds the column, and stops at a page.
 			c = "+" + c
 		}
-		conds = append(conds, c+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")+")")
-		for _, v := range vals {
-			args = append(args, v)
-		}
+		w.In(c, f.vals)
 	}
-	for _, f := range columnFilters(q) {
-		in(f.col, f.vals)
-	}
-	switch q.Status {
-	case "ok":
-		conds = append(conds, "t.status BETWEEN 200 AND 299")
-	case "error":
-		conds = append(conds, "t.status NOT BETWEEN 200 AND 299")
-	}
-	bound(&conds, &args, "t.cost_usd >= ?", q.MinCostUSD)
-	bound(&conds, &args, "t.cost_usd <= ?", q.MaxCostUSD)
-	bound(&conds, &args, "t.latency_ms >= ?", q.MinLatency)
-	bound(&conds, &args, "t.latency_ms <= ?", q.MaxLatency)
-	bound(&conds, &args, "t.total_tokens >= ?", q.MinTokens)
-	bound(&conds, &args, "t.total_tokens <= ?", q.MaxTokens)
-	keys := make([]string, 0, len(q.Metadata))
-	for k := range q.Metadata {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the same query always gives the same SQL
-	for _, k := range keys {
+	for _, k := range q.MetadataKeys() {
 		if p.metadata[k] {
 			// Many traces match: walk the time index and probe each trace, stopping at a page.
-			conds = append(conds, "EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_rowid = t.rowid AND m.key = ? AND m.value = ?)")
+			w.Add("EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_rowid = t.rowid AND m.key = ? AND m.value = ?)", k, q.Metadata[k])
 		} else {
 			// Few traces match: collect them from the (key, value) index and sort them.
-			conds = append(conds, "t.rowid IN (SELECT trace_rowid FROM trace_metadata WHERE key = ? AND value = ?)")
+			w.Add("t.rowid IN (SELECT trace_rowid FROM trace_metadata WHERE key = ? AND value = ?)", k, q.Metadata[k])
 		}
-		args = append(args, k, q.Metadata[k])
 	}
 	// Every term must occur in the trace's messages, not necessarily in the same one.
 	for _, term := range textTerms(q.Text) {
@@ -196,19 +152,14 @@ func (s *Store) where(q traces.Query, p plan) (string, []any) {
 		case p.text[term] && s.fts:
 			continue // checked by the walk
 		case p.text[term]:
-			conds = append(conds, `EXISTS (SELECT 1 FROM trace_blobs tb JOIN blobs b ON b.rowid = tb.blob_rowid
-				WHERE tb.trace_rowid = t.rowid AND b.text LIKE ? ESCAPE '\')`)
-			args = append(args, likePattern(term))
+			w.Add(`EXISTS (SELECT 1 FROM trace_blobs tb JOIN blobs b ON b.rowid = tb.blob_rowid
+				WHERE tb.trace_rowid = t.rowid AND b.text LIKE ? ESCAPE '\')`, likePattern(term))
 		default:
 			match, arg := s.textMatch(term, p)
-			conds = append(conds, `t.rowid IN (SELECT trace_rowid FROM trace_blobs WHERE blob_rowid IN (`+match+`))`)
-			args = append(args, arg)
+			w.Add(`t.rowid IN (SELECT trace_rowid FROM trace_blobs WHERE blob_rowid IN (`+match+`))`, arg)
 		}
 	}
-	if len(conds) == 0 {
-		return "1", nil
-	}
-	return strings.Join(conds, " AND "), args
+	return w.SQL(), w.Args
 }
 
 // columnFilter is one of q's IN filters on a scalar column.
@@ -230,14 +181,6 @@ func textTerms(text string) []string {
 		}
 	}
 	return out
-}
-
-// bound adds a range condition on one column when the query sets that bound.
-func bound[T any](conds *[]string, args *[]any, cond string, v *T) {
-	if v != nil {
-		*conds = append(*conds, cond)
-		*args = append(*args, *v)
-	}
 }
 
 func likePattern(term string) string {
@@ -368,27 +311,6 @@ func (s *Store) expand(ctx context.Context, term string) (words []string, ok boo
 	return words, true, nil
 }
 
-// A cursor is the (started_at, id) of the last trace of a page, opaque to clients.
-func encodeCursor(startedAt int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(startedAt, 10) + ":" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", fmt.Errorf("bad cursor: %w", err)
-	}
-	ts, id, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return 0, "", errors.New("bad cursor")
-	}
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return 0, "", fmt.Errorf("bad cursor: %w", err)
-	}
-	return n, id, nil
-}
-
 // summaryColumns are what a Summary is read from, in scanSummary's order.
 const summaryColumns = `t.id, t.started_at, t.endpoint, t.requested_model, t.alias, t.model,
 	t.provider, t.status, t.error, t.stream, t.latency_ms, t.ttft_ms, t.prompt_tokens,
@@ -408,16 +330,12 @@ func scanSummary(rows *sql.Rows) (traces.Summary, int64, error) {
 
 // List returns one page of summaries, newest first.
 func (s *Store) List(ctx context.Context, q traces.Query) (traces.Page, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
+	limit := q.PageSize()
 	var cursorTS int64
 	var cursorID string
 	if q.Cursor != "" {
 		var err error
-		if cursorTS, cursorID, err = decodeCursor(q.Cursor); err != nil {
+		if cursorTS, cursorID, err = traces.DecodeCursor(q.Cursor); err != nil {
 			return traces.Page{}, fmt.Errorf("list traces: %w", err)
 		}
 	}
@@ -457,7 +375,7 @@ func (s *Store) list(ctx context.Context, q traces.Query, p plan, limit int, cur
 	var lastTS int64
 	for rows.Next() {
 		if len(page.Traces) == limit {
-			page.NextCursor = encodeCursor(lastTS, page.Traces[limit-1].ID)
+			page.NextCursor = traces.EncodeCursor(lastTS, page.Traces[limit-1].ID)
 			break
 		}
 		sm, ts, err := scanSummary(rows)

@@ -377,7 +377,7 @@ func TestWalkMatchesCollect(t *testing.T) {
 				var ts int64
 				var id string
 				if q.Cursor != "" {
-					ts, id, _ = decodeCursor(q.Cursor)
+					ts, id, _ = traces.DecodeCursor(q.Cursor)
 				}
 				page, err = s.list(ctx, q, p, q.Limit, ts, id)
 			} else {
@@ -445,23 +445,22 @@ func TestAggregateIndexedMatchesRows(t *testing.T) {
 		{Query: traces.Query{From: from, To: from.Add(9 * time.Hour), Models: []string{"gpt-4o", "o3-mini"}, MinLatency: new(500.0)}, Bucket: 90 * time.Minute, GroupBy: "alias"},
 		{Query: traces.Query{From: from.Add(100 * time.Hour), To: from.Add(101 * time.Hour)}, Bucket: time.Hour},
 	} {
-		span := q.To.Sub(q.From)
-		nb := int(span / q.Bucket)
-		if span%q.Bucket != 0 {
-			nb++
+		nb, groupBy, err := q.Shape()
+		if err != nil {
+			t.Fatal(err)
 		}
 		group := "''"
-		if q.GroupBy != "" {
-			group = "t." + q.GroupBy
+		if groupBy != "" {
+			group = "t." + groupBy
 		}
-		indexed, rows := newAggregation(q, nb), newAggregation(q, nb)
+		indexed, rows := traces.NewSeriesBuilder(q, nb), traces.NewSeriesBuilder(q, nb)
 		if err := s.aggregateIndexed(ctx, q, group, indexed); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.aggregateRows(ctx, q, group, rows); err != nil {
 			t.Fatal(err)
 		}
-		got, want := indexed.result(q.GroupBy == ""), rows.result(q.GroupBy == "")
+		got, want := indexed.Result(), rows.Result()
 		isLatency := func(p cmp.Path) bool { return strings.HasPrefix(p.Last().String(), ".LatencyP") }
 		opts := cmp.Options{
 			cmp.FilterPath(func(p cmp.Path) bool { return !isLatency(p) }, cmpopts.EquateApprox(0, 1e-9)),

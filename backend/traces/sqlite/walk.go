@@ -121,7 +121,7 @@ func (s *Store) walk(ctx context.Context, q traces.Query, p plan, where string, 
 	if len(hits) > limit {
 		hits = hits[:limit]
 		last := hits[limit-1]
-		page.NextCursor = encodeCursor(last.ts, last.id)
+		page.NextCursor = traces.EncodeCursor(last.ts, last.id)
 	}
 	if len(hits) == 0 {
 		return page, nil
