@@ -33,7 +33,7 @@ func (g gatewayParts) priceOf(provider, model string) (pricing.Price, bool) {
 // buildGateway assembles providers, aliases and prices from the configuration.
 func buildGateway(opts Options, sink traces.Sink) (gatewayParts, error) {
 	cfg := opts.Config
-	lp, err := local.New(local.Options{DataDir: cfg.DataDir, Env: opts.Env, Logger: opts.Logger})
+	lp, err := local.New(local.Options{DataDir: cfg.DataDir, Env: opts.Env, Engine: cfg.Engine.Config, Logger: opts.Logger})
 	if err != nil {
 		return gatewayParts{}, err
 	}

@@ -52,9 +52,17 @@
 // uses every core of the CPU backend, and on a GPU the KV cache of concurrent requests would have
 // to fit beside the weights. Requests to different loaded models run concurrently.
 //
-// The backend is GoMLX's pure-Go CPU backend unless $GOMLX_BACKEND names another one, e.g.
-// "xla:/abs/path/xla_cuda_plugin.so" (what gpu/runtime's Plan.Environ sets) for XLA on an NVIDIA
-// GPU, with the NVIDIA libraries on LD_LIBRARY_PATH; XLA is compiled in unless built with the
-// noxla tag. Inference runs in the app's process for now; ARCHITECTURE.md has GPU inference move
-// to the engine-worker child process, so that a CUDA abort cannot take the gateway down.
+// # Where models run
+//
+// $GOMLX_BACKEND, when set, names the backend ("go", or "xla:/abs/path/xla_cuda_plugin.so" with
+// the NVIDIA libraries on LD_LIBRARY_PATH). Otherwise Options.Engine (the config's engine
+// section) is resolved by gpu/runtime against the GPU found and the GPU runtime installed in
+// Options.RuntimeDir: the GPU when both are there (or asked for with xla:cuda), else the CPU.
+//
+// The CPU backend runs in the app's process (package gpu/worker's Engine). A GPU backend runs
+// in an `opentracy engine-worker` child process (gpu/worker's Client), started with the plan's
+// environment, so that a CUDA abort or the out-of-memory killer ends the worker and not the
+// gateway: the requests in flight fail with the cause (a 503 engine_worker_died, or an error
+// event in a stream that had started) and the next request starts a new worker, which loads
+// the model again. Options.Isolate puts the CPU backend in the worker too.
 package local

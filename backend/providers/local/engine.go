@@ -2,66 +2,26 @@ package local
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
+	"time"
 
-	"github.com/gomlx/compute"
-
-	"opentracy/gpu/engine/chat"
-	"opentracy/gpu/engine/lm"
-	"opentracy/gpu/engine/tokenizer"
+	"opentracy/gpu/worker"
 )
 
-// engine is a loaded model with what serving it needs.
+// unloadTimeout bounds an unload: it runs while the pool decides what stays loaded, and a
+// worker that does not answer in time is restarted by its client anyway.
+const unloadTimeout = 5 * time.Second
+
+// engine is a model loaded in the engine (in this process or in the worker).
 type engine struct {
-	model *lm.Model
-	tok   *tokenizer.Tokenizer
-	tmpl  chat.Template
+	runner worker.Runner
+	// id names the model to the runner: unique per load, so that a model replaced on disk can
+	// load beside the old one while the old one finishes its requests.
+	id   string
+	info worker.ModelInfo
 }
 
-// openEngine loads m on backend: the base weights, a student's adapter merged into them (one
-// model to run, at the base model's speed), the tokenizer and the chat template.
-func openEngine(ctx context.Context, backend compute.Backend, m Model, log *slog.Logger) (*engine, error) {
-	model, err := lm.Load(ctx, backend, m.Dir, lm.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			model.Close()
-		}
-	}()
-	if m.AdapterDir != "" {
-		if _, err := model.LoadAdapter(m.AdapterDir); err != nil {
-			return nil, fmt.Errorf("student %s: %w", m.Name, err)
-		}
-		if err := model.MergeAdapter(ctx); err != nil {
-			return nil, fmt.Errorf("student %s: %w", m.Name, err)
-		}
-	}
-	tok, err := tokenizer.Load(m.Dir)
-	if err != nil {
-		return nil, err
-	}
-	tmpl, exact, err := chat.Detect(tok.ChatTemplate())
-	switch {
-	case errors.Is(err, chat.ErrUnsupported):
-		// Base (non-instruct) checkpoints often ship no template: use the family's, which their
-		// tokenizer's special tokens support, and say so.
-		tmpl = chat.Qwen3()
-		if model.Config.ModelType == lm.Llama {
-			tmpl = chat.Llama31()
-		}
-		log.Warn("no chat template the engine knows: using the family's", "model", m.Name, "template", tmpl.Name())
-	case err != nil:
-		return nil, err
-	case !exact:
-		log.Info("chat template differs from the reference one in details", "model", m.Name, "template", tmpl.Name())
-	}
-	ok = true
-	return &engine{model: model, tok: tok, tmpl: tmpl}, nil
+func (e *engine) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), unloadTimeout)
+	defer cancel()
+	_ = e.runner.Unload(ctx, e.id)
 }
-
-func (e *engine) close() { e.model.Close() }

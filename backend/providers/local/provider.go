@@ -8,20 +8,23 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomlx/compute"
-	// The CPU backend always, XLA (GPU) unless built with the noxla tag; see the package doc.
-	_ "github.com/gomlx/gomlx/backends/default"
 
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/chatwire"
 	"opentracy/gpu/engine/generate"
+	"opentracy/gpu/runtime"
+	"opentracy/gpu/worker"
 )
 
 const (
@@ -34,9 +37,8 @@ const (
 	DefaultMaxLoaded = 1
 	// loadRetryAfter is how long a failed load is answered from memory instead of tried again.
 	loadRetryAfter = 30 * time.Second
-	// defaultBackend is GoMLX's pure-Go backend: without GOMLX_BACKEND, GoMLX would pick XLA and
-	// try to download its plugin.
-	defaultBackend = "go"
+	// RuntimeDirName is the folder of the data dir the GPU runtime is installed in.
+	RuntimeDirName = "gpu-runtime"
 )
 
 // Options build a Provider.
@@ -49,8 +51,20 @@ type Options struct {
 	// DefaultMaxLoaded).
 	MaxLoaded int
 	// Env supplies GOMLX_BACKEND and OPENTRACY_LOCAL_MAX_LOADED; nil reads nothing.
-	Env    config.Environment
-	Logger *slog.Logger
+	Env config.Environment
+	// Engine chooses the backend (the config's engine section) when GOMLX_BACKEND is not set.
+	Engine runtime.Config
+	// RuntimeDir is where the GPU runtime is installed (default DATA_DIR/gpu-runtime).
+	RuntimeDir string
+	// Isolate runs the models in an engine-worker child process even on the CPU backend (GPU
+	// backends always run there).
+	Isolate bool
+	// WorkerCommand is the engine worker's command line (default: this executable's
+	// engine-worker subcommand); tests run their own binary.
+	WorkerCommand []string
+	// DetectGPU finds the GPU (default runtime.DetectSystem); tests replace it.
+	DetectGPU func(*slog.Logger) runtime.Info
+	Logger    *slog.Logger
 }
 
 // Provider serves the local models; see the package doc.
@@ -60,11 +74,20 @@ type Provider struct {
 	log  *slog.Logger
 	pool *pool
 	now  func() time.Time
+	ids  atomic.Uint64
 
-	backendSpec string
-	backendOnce sync.Once
-	backend     compute.Backend
-	backendErr  error
+	// envBackend is $GOMLX_BACKEND, which wins over the engine configuration.
+	envBackend    string
+	engineCfg     runtime.Config
+	runtimeDir    string
+	isolate       bool
+	workerCommand []string
+	detect        func(*slog.Logger) runtime.Info
+
+	runnerOnce sync.Once
+	runner     worker.Runner
+	runnerErr  error
+	mode       string // "in-process" or "worker"
 }
 
 var (
@@ -98,16 +121,24 @@ func New(opts Options) (*Provider, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	spec, _ := env(compute.ConfigEnvVar)
-	if spec = strings.TrimSpace(spec); spec == "" {
-		spec = defaultBackend
+	if opts.RuntimeDir == "" {
+		opts.RuntimeDir = filepath.Join(opts.DataDir, RuntimeDirName)
 	}
+	if opts.DetectGPU == nil {
+		opts.DetectGPU = runtime.DetectSystem
+	}
+	spec, _ := env(compute.ConfigEnvVar)
 	p := &Provider{
-		name:        opts.Name,
-		reg:         NewRegistry(opts.DataDir),
-		log:         opts.Logger.With("provider", opts.Name),
-		now:         time.Now,
-		backendSpec: spec,
+		name:          opts.Name,
+		reg:           NewRegistry(opts.DataDir),
+		log:           opts.Logger.With("provider", opts.Name),
+		now:           time.Now,
+		envBackend:    strings.TrimSpace(spec),
+		engineCfg:     opts.Engine,
+		runtimeDir:    opts.RuntimeDir,
+		isolate:       opts.Isolate,
+		workerCommand: opts.WorkerCommand,
+		detect:        opts.DetectGPU,
 	}
 	p.pool = newPool(opts.MaxLoaded, loadRetryAfter, p.open, p.reg.stampOf)
 	return p, nil
@@ -131,12 +162,13 @@ func (p *Provider) RemoveStudent(name string) error {
 	return p.reg.RemoveStudent(name)
 }
 
-// Close unloads every model and releases the backend. Call it once requests have ended.
+// Close unloads every model and releases the backend (and stops the engine worker). Call it
+// once requests have ended.
 func (p *Provider) Close() {
 	p.pool.close()
-	p.backendOnce.Do(func() { p.backendErr = errClosed }) // no backend after Close
-	if p.backend != nil {
-		p.backend.Finalize()
+	p.runnerOnce.Do(func() { p.runnerErr = errClosed }) // no engine after Close
+	if p.runner != nil {
+		_ = p.runner.Close()
 	}
 }
 
@@ -155,52 +187,109 @@ func (p *Provider) ListModels(context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Check reads the model folders and makes sure the backend can start.
-func (p *Provider) Check(context.Context) error {
+// Check reads the model folders and makes sure the backend can start (in the engine worker,
+// when models run there).
+func (p *Provider) Check(ctx context.Context) error {
 	if _, err := p.reg.List(); err != nil {
 		return &providers.Error{Provider: p.name, Err: err}
 	}
-	if _, err := p.getBackend(); err != nil {
+	r, err := p.getRunner()
+	if err == nil {
+		_, err = r.Hello(ctx)
+	}
+	if err != nil {
 		return &providers.Error{Provider: p.name, Status: http.StatusServiceUnavailable,
 			Body: providers.ErrorBody(err.Error(), "server_error", "backend_unavailable")}
 	}
 	return nil
 }
 
-// getBackend creates the backend on first use.
-func (p *Provider) getBackend() (compute.Backend, error) {
-	p.backendOnce.Do(func() {
-		name, _, _ := strings.Cut(p.backendSpec, ":")
-		if !slices.Contains(compute.List(), name) {
-			// compute.NewWithConfig panics on a backend it does not know.
-			p.backendErr = fmt.Errorf("%s=%q names backend %q, which this build does not include (it has %s)",
-				compute.ConfigEnvVar, p.backendSpec, name, strings.Join(compute.List(), ", "))
-			return
-		}
-		b, err := compute.NewWithConfig(p.backendSpec)
+// Engine reports where the models run: the backend and device (starting them if needed), and
+// whether in this process or in the engine worker.
+func (p *Provider) Engine(ctx context.Context) (worker.Hello, string, error) {
+	r, err := p.getRunner()
+	if err != nil {
+		return worker.Hello{}, "", err
+	}
+	h, err := r.Hello(ctx)
+	return h, p.mode, err
+}
+
+// getRunner decides, on first use, where models run: GOMLX_BACKEND when set, else the engine
+// configuration resolved against the GPU and the installed GPU runtime. The CPU backend runs
+// in this process (nothing to isolate, and no per-token messages); a GPU backend, or any with
+// Isolate, runs in an engine-worker child process started with the environment it needs.
+func (p *Provider) getRunner() (worker.Runner, error) {
+	p.runnerOnce.Do(func() {
+		spec, env, err := p.backendChoice()
 		if err != nil {
-			p.backendErr = fmt.Errorf("start the %q backend: %w", p.backendSpec, err)
+			p.runnerErr = err
+			p.log.Error("local models cannot run", "err", err)
 			return
 		}
-		p.backend = b
-		p.log.Info("local models backend started", "backend", b.Name())
+		if name, _, _ := strings.Cut(spec, ":"); name == runtime.BackendGo && !p.isolate {
+			p.runner, p.mode = worker.NewEngine(worker.EngineOptions{Backend: spec, Logger: p.log}), "in-process"
+		} else {
+			p.runner, p.mode = worker.NewClient(worker.ClientOptions{Command: p.workerCommand, Env: env, Logger: p.log}), "worker"
+		}
+		p.log.Info("local models engine", "backend", spec, "runs", p.mode)
 	})
-	return p.backend, p.backendErr
+	return p.runner, p.runnerErr
+}
+
+// backendChoice returns the GoMLX backend configuration models run on ("go" for the CPU) and
+// the environment an engine worker needs for it.
+func (p *Provider) backendChoice() (spec string, env []string, err error) {
+	if p.envBackend != "" {
+		name, _, _ := strings.Cut(p.envBackend, ":")
+		if !slices.Contains(compute.List(), name) {
+			return "", nil, fmt.Errorf("%s=%q names backend %q, which this build does not include (it has %s)",
+				compute.ConfigEnvVar, p.envBackend, name, strings.Join(compute.List(), ", "))
+		}
+		env = append(os.Environ(), compute.ConfigEnvVar+"="+p.envBackend)
+		return p.envBackend, env, nil
+	}
+	var gpu runtime.Info
+	var installed *runtime.Installation
+	if strings.TrimSpace(p.engineCfg.Backend) != runtime.BackendGo {
+		gpu = p.detect(p.log)
+		if m, err := runtime.DefaultManifest(); err != nil {
+			p.log.Warn("GPU runtime manifest", "err", err)
+		} else if installed, err = runtime.Installed(p.runtimeDir, m.Version); err != nil {
+			p.log.Warn("installed GPU runtime unreadable: using the CPU", "err", err)
+			installed = nil
+		}
+	}
+	plan, err := runtime.Resolve(p.engineCfg, gpu, installed)
+	if err != nil {
+		return "", nil, err
+	}
+	p.log.Info("local models backend chosen", "backend", plan.Backend, "status", plan.Status, "why", plan.Message)
+	for _, w := range plan.Warnings {
+		p.log.Warn("GPU runtime", "warning", w)
+	}
+	env = plan.Environ(os.Environ())
+	if plan.Backend == runtime.BackendCUDA {
+		return "xla:" + plan.PluginPath, env, nil
+	}
+	return runtime.BackendGo, env, nil
 }
 
 func (p *Provider) open(ctx context.Context, m Model) (*engine, error) {
-	b, err := p.getBackend()
+	r, err := p.getRunner()
 	if err != nil {
 		return nil, err
 	}
 	start := p.now()
-	e, err := openEngine(ctx, b, m, p.log)
+	id := fmt.Sprintf("%s#%d", m.Name, p.ids.Add(1))
+	info, err := r.Load(ctx, worker.LoadRequest{Model: id, Name: m.Name, Dir: m.Dir, AdapterDir: m.AdapterDir})
 	if err != nil {
 		p.log.Error("cannot load a local model", "model", m.Name, "err", err)
 		return nil, err
 	}
-	p.log.Info("local model loaded", "model", m.Name, "kind", m.Kind, "template", e.tmpl.Name(), "took", p.now().Sub(start).Round(time.Millisecond))
-	return e, nil
+	p.log.Info("local model loaded", "model", m.Name, "kind", m.Kind, "template", info.Template, "runs", p.mode,
+		"took", p.now().Sub(start).Round(time.Millisecond))
+	return &engine{runner: r, id: id, info: info}, nil
 }
 
 // Chat generates an OpenAI chat completion, or with stream a chunk stream ending in [DONE].
@@ -227,7 +316,6 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 		return nil, p.error(err)
 	}
 	e.requests.Add(1)
-	e.promptTokens.Add(int64(len(pl.prompt)))
 	c := completion{id: newID("chatcmpl-"), model: req.Model, created: p.now().Unix()}
 	if stream {
 		return p.stream(ctx, e, pl, c)
@@ -236,15 +324,14 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 	if err := e.lock(ctx); err != nil {
 		return nil, p.error(err)
 	}
-	res, err := generate.Generate(ctx, generate.FromModel(e.eng.model), e.eng.tok, [][]int{pl.prompt}, pl.params, nil)
+	done, err := e.eng.runner.Generate(ctx, pl.req, nil)
 	e.unlock()
-	if len(res) == 1 {
-		e.tokens.Add(int64(res[0].CompletionTokens))
-	}
 	if err != nil {
 		return nil, p.error(err)
 	}
-	body, err := c.whole(res[0], pl)
+	e.promptTokens.Add(int64(done.PromptTokens))
+	e.tokens.Add(int64(done.CompletionTokens))
+	body, err := c.whole(done.Result(), pl)
 	if err != nil {
 		return nil, p.error(err)
 	}
@@ -254,6 +341,7 @@ func (p *Provider) Chat(ctx context.Context, req *providers.Request) (*providers
 // error turns a failure into the *providers.Error the gateway relays, in OpenAI's shape.
 func (p *Provider) error(err error) error {
 	var ae *apiError
+	var we *worker.Error
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -266,8 +354,19 @@ func (p *Provider) error(err error) error {
 		ae = &apiError{status: http.StatusNotFound, errType: "invalid_request_error", code: "model_not_supported", msg: err.Error()}
 	case errors.Is(err, ErrNotReady):
 		ae = &apiError{status: http.StatusServiceUnavailable, errType: "server_error", code: "model_not_ready", msg: err.Error()}
-	case errors.Is(err, errClosed):
+	case errors.Is(err, errClosed), errors.Is(err, worker.ErrClosed):
 		ae = &apiError{status: http.StatusServiceUnavailable, errType: "server_error", code: "provider_closed", msg: err.Error()}
+	case errors.Is(err, worker.ErrDied):
+		// The worker restarts with the next request: a retry by the gateway is worth it.
+		ae = &apiError{status: http.StatusServiceUnavailable, errType: "server_error", code: "engine_worker_died", msg: "local model: " + err.Error()}
+	case errors.As(err, &we) && we.Code == worker.CodeInvalidRequest:
+		ae = badRequest("%s", we.Message)
+	case errors.As(err, &we) && we.Code == worker.CodeContextLength:
+		ae = &apiError{status: http.StatusBadRequest, errType: "invalid_request_error", code: "context_length_exceeded", msg: we.Message}
+	case errors.As(err, &we) && we.Code == worker.CodeBackend:
+		ae = &apiError{status: http.StatusServiceUnavailable, errType: "server_error", code: "backend_unavailable", msg: "local models: " + we.Message}
+	case errors.As(err, &we) && we.Code == worker.CodeInternal:
+		ae = &apiError{status: http.StatusServiceUnavailable, errType: "server_error", code: "generation_failed", msg: "local model: " + we.Message}
 	default:
 		// Anything else failed while loading or running the model.
 		ae = &apiError{status: http.StatusServiceUnavailable, errType: "server_error", code: "model_load_failed", msg: "local model: " + err.Error()}

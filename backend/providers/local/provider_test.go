@@ -28,6 +28,7 @@ import (
 	"opentracy/gpu/engine/generate"
 	"opentracy/gpu/engine/lm"
 	"opentracy/gpu/engine/tokenizer"
+	"opentracy/gpu/worker"
 )
 
 // goEnv selects GoMLX's CPU backend explicitly, as a test must (the provider defaults to it too).
@@ -49,7 +50,14 @@ func newProvider(t *testing.T, dataDir string, maxLoaded int) *local.Provider {
 	return p
 }
 
+// envWorker makes the test binary an engine worker: the child-mode tests run it as one.
+const envWorker = "OPENTRACY_LOCAL_TEST_WORKER"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(envWorker) == "1" {
+		os.Exit(worker.Main(context.Background(), nil, os.Stderr))
+	}
+	os.Setenv(envWorker, "1") // inherited by the workers the tests start, and only by them
 	code := m.Run()
 	shared.close()
 	os.Exit(code)

@@ -9,7 +9,7 @@ import (
 
 	"opentracy/backend/providers/chatwire"
 	"opentracy/gpu/engine/chat"
-	"opentracy/gpu/engine/generate"
+	"opentracy/gpu/worker"
 )
 
 // chatRequest is the part of a chat-completions body local generation reads.
@@ -155,42 +155,29 @@ func chatMessage(m chatwire.Message) (chat.Message, error) {
 
 // plan is a request ready to generate on one engine.
 type plan struct {
-	prompt       []int
-	params       generate.Params
+	req          worker.GenerateRequest
 	includeUsage bool
 	output       outputConfig
 }
 
-// plan renders the prompt and fills the sampling defaults from the model's generation_config.
+// plan fills the sampling defaults from the model's generation_config; the engine renders the
+// messages with the model's chat template and checks the prompt against its context.
 func (e *engine) plan(r *request, stream bool) (*plan, error) {
 	cr := &r.raw
-	opts := chat.Options{AddGenerationPrompt: true, Tools: r.tools}
+	req := worker.GenerateRequest{Model: e.id, Messages: r.messages, Tools: r.tools}
 	thinking := false
-	if e.tmpl.Name() == chat.Qwen3().Name() {
+	if e.info.Template == chat.Qwen3().Name() {
 		// Qwen3 thinks by default; a gateway client that did not ask for reasoning wants the
 		// answer, not a long preamble it pays for in latency.
 		thinking = cr.ReasoningEffort != "" && cr.ReasoningEffort != "none"
 		if cr.ChatTemplateKwargs.EnableThinking != nil {
 			thinking = *cr.ChatTemplateKwargs.EnableThinking
 		}
-		opts.EnableThinking = &thinking
-	}
-	text, err := e.tmpl.Render(r.messages, opts)
-	if err != nil {
-		return nil, badRequest("%v", err)
-	}
-	ids := e.tok.Encode(text, false) // the template wrote the special tokens itself
-	ctxLen := e.model.Config.MaxPositionEmbeddings
-	if len(ids) == 0 {
-		return nil, badRequest("the messages render to an empty prompt")
-	}
-	if len(ids) >= ctxLen {
-		return nil, &apiError{status: http.StatusBadRequest, errType: "invalid_request_error", code: "context_length_exceeded",
-			msg: fmt.Sprintf("This model's maximum context length is %d tokens. However, your messages resulted in %d tokens. Please reduce the length of the messages.", ctxLen, len(ids))}
+		req.EnableThinking = &thinking
 	}
 
-	gen := e.model.Generation
-	p := generate.Params{Stop: r.stop, Temperature: 1}
+	gen := e.info.Generation
+	p := worker.Sampling{Stop: r.stop, Temperature: 1}
 	if gen.Temperature != nil {
 		p.Temperature = *gen.Temperature
 	}
@@ -223,15 +210,16 @@ func (e *engine) plan(r *request, stream bool) (*plan, error) {
 	} else {
 		p.Seed = rand.Uint64()
 	}
+	req.Sampling = p
 
 	out := outputConfig{thinking: thinking}
 	if r.tools != nil {
-		switch e.tmpl.Name() {
+		switch e.info.Template {
 		case chat.Qwen3().Name():
 			out.tools = qwenTools
 		case chat.Llama31().Name():
 			out.tools = llamaTools
 		}
 	}
-	return &plan{prompt: ids, params: p, includeUsage: stream && cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage, output: out}, nil
+	return &plan{req: req, includeUsage: stream && cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage, output: out}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/chatwire"
 	"opentracy/gpu/engine/generate"
+	"opentracy/gpu/worker"
 )
 
 // stream runs the generation in a goroutine that writes chunks into a pipe as tokens come: the
@@ -60,13 +61,16 @@ func (p *Provider) generateStream(ctx context.Context, e *entry, pl *plan, c com
 	em := chatwire.Emitter{ID: c.id, Model: c.model, Created: c.created}
 	parser := newOutputParser(pl.output)
 	var out bytes.Buffer
-	onChunk := func(ch generate.Chunk) error {
-		if ch.Token >= 0 || ch.FinishReason == generate.FinishStop { // -1 with stop: the EOS token
+	onDelta := func(d worker.Delta) error {
+		if d.PromptTokens > 0 {
+			e.promptTokens.Add(int64(d.PromptTokens))
+		}
+		if d.Token >= 0 || d.FinishReason == string(generate.FinishStop) { // -1 with stop: the EOS token
 			e.tokens.Add(1)
 		}
 		start(nil)
 		out.Reset()
-		reasoning, content := parser.feed(ch.Text)
+		reasoning, content := parser.feed(d.Text)
 		if err := em.Start(&out); err != nil {
 			return err
 		}
@@ -79,7 +83,7 @@ func (p *Provider) generateStream(ctx context.Context, e *entry, pl *plan, c com
 		_, err := w.Write(out.Bytes())
 		return err
 	}
-	res, err := generate.Generate(ctx, generate.FromModel(e.eng.model), e.eng.tok, [][]int{pl.prompt}, pl.params, onChunk)
+	done, err := e.eng.runner.Generate(ctx, pl.req, onDelta)
 	if !startedOnce {
 		start(err)
 		return err
@@ -99,7 +103,7 @@ func (p *Provider) generateStream(ctx context.Context, e *entry, pl *plan, c com
 		_, werr := w.Write(out.Bytes())
 		return werr
 	}
-	if err := writeEnd(&em, &out, parser, res[0], pl.includeUsage); err != nil {
+	if err := writeEnd(&em, &out, parser, done.Result(), pl.includeUsage); err != nil {
 		return err
 	}
 	_, err = w.Write(out.Bytes())
