@@ -121,7 +121,9 @@ func relay(r io.Reader, t *tail, log *slog.Logger) {
 			continue
 		}
 		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] == nil {
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.UseNumber() // integers stay integers in the app's log
+		if dec.Decode(&rec) != nil || rec["msg"] == nil {
 			t.add(line)
 			log.Warn("engine worker output", "line", line)
 			continue
@@ -142,7 +144,15 @@ func relay(r io.Reader, t *tail, log *slog.Logger) {
 		args := make([]any, 0, 2*len(keys))
 		summary := level.String() + " " + msg
 		for _, k := range keys {
-			args = append(args, slog.Any(k, rec[k]))
+			v := rec[k]
+			if n, ok := v.(json.Number); ok {
+				if i, err := n.Int64(); err == nil {
+					v = i
+				} else if f, err := n.Float64(); err == nil {
+					v = f
+				}
+			}
+			args = append(args, slog.Any(k, v))
 			if k == "err" || k == "error" || k == "panic" {
 				summary += fmt.Sprintf(" %s=%v", k, rec[k])
 			}
