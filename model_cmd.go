@@ -28,10 +28,12 @@ import (
 	"opentracy/gpu/engine/generate"
 	"opentracy/gpu/engine/lm"
 	"opentracy/gpu/engine/lora"
+	"opentracy/gpu/engine/safetensors"
 	"opentracy/gpu/engine/tokenizer"
 	"opentracy/gpu/hub"
 	"opentracy/gpu/train"
 	"opentracy/gpu/train/tinytok"
+	"opentracy/gpu/worker"
 )
 
 const modelUsage = `Usage: opentracy model COMMAND [flags]
@@ -42,6 +44,7 @@ Commands:
   download REPO [--revision REV]     download a Hugging Face model (safetensors) into DATA_DIR/models
   list [--json]                      list the downloaded models
   rm NAME                            delete a downloaded model (its name or owner/name)
+  info --model M [--adapter DIR]     describe a model (shape, parameters, tokenizer, chat template) and an adapter
   init-tiny --family F --out DIR     write a tiny random model (qwen3 or llama) for tests and smoke runs
   train --model M --data F.jsonl --out DIR
                                      train a LoRA adapter on OpenAI chat fine-tuning JSONL
@@ -83,7 +86,7 @@ func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	cmds := map[string]func(context.Context, []string) error{
 		"download": c.download, "list": c.list, "rm": c.rm, "init-tiny": c.initTiny, "train": c.train,
-		"generate": c.generate, "logits": c.logits, "bench": c.bench,
+		"generate": c.generate, "logits": c.logits, "bench": c.bench, "info": c.info,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -605,6 +608,270 @@ func (c *modelCLI) generate(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stderr, "[%d prompt tokens, %d generated in %.2fs (%.1f tok/s), finish: %s]\n",
 		r.PromptTokens, r.CompletionTokens, secs, float64(r.CompletionTokens)/secs, r.FinishReason)
 	return nil
+}
+
+// ---- info ------------------------------------------------------------------------------------
+
+// modelInfo is what `model info` reports; it reads the folder's files without loading weights.
+type modelInfo struct {
+	Dir           string   `json:"dir"`
+	Family        string   `json:"family"`
+	Architectures []string `json:"architectures,omitempty"`
+	Layers        int      `json:"layers"`
+	HiddenSize    int      `json:"hidden_size"`
+	Intermediate  int      `json:"intermediate_size"`
+	Heads         int      `json:"heads"`
+	KVHeads       int      `json:"kv_heads"`
+	HeadDim       int      `json:"head_dim"`
+	VocabSize     int      `json:"vocab_size"`
+	ContextLength int      `json:"context_length"`
+	// DType is the checkpoint's declared dtype; WeightDTypes what its tensors are stored as.
+	DType        string           `json:"dtype"`
+	WeightDTypes []string         `json:"weight_dtypes"`
+	Params       int64            `json:"params"`
+	WeightBytes  int64            `json:"weight_bytes"`
+	TiedEmbed    bool             `json:"tie_word_embeddings"`
+	RopeTheta    float64          `json:"rope_theta"`
+	RopeScaling  string           `json:"rope_scaling"`
+	EOS          []int            `json:"eos_token_ids"`
+	Tokenizer    tokenizerInfo    `json:"tokenizer"`
+	ChatTemplate chatTemplateInfo `json:"chat_template"`
+	// Generation holds generation_config.json's sampling defaults (absent when it has none).
+	Generation *lm.GenerationConfig `json:"generation,omitempty"`
+	Adapter    *adapterInfo         `json:"adapter,omitempty"`
+}
+
+type tokenizerInfo struct {
+	Found       bool   `json:"found"`
+	Error       string `json:"error,omitempty"`
+	VocabSize   int    `json:"vocab_size,omitempty"`
+	AddedTokens int    `json:"added_tokens,omitempty"`
+	BOS         string `json:"bos,omitempty"`
+	EOS         string `json:"eos,omitempty"`
+}
+
+type chatTemplateInfo struct {
+	// Name is the template the engine renders with; Source says where it comes from: the
+	// tokenizer's template ("tokenizer"), or the family's when the tokenizer has none the engine
+	// knows ("family default"). Exact: the tokenizer's is the reference template verbatim.
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	Exact  bool   `json:"exact"`
+}
+
+type adapterInfo struct {
+	Dir           string   `json:"dir"`
+	Rank          int      `json:"rank"`
+	Alpha         float64  `json:"alpha"`
+	Dropout       float64  `json:"dropout"`
+	RSLoRA        bool     `json:"use_rslora,omitempty"`
+	TargetModules []string `json:"target_modules,omitempty"`
+	TargetRegex   string   `json:"target_regex,omitempty"`
+	BaseModel     string   `json:"base_model,omitempty"`
+	// Modules counts the adapted linear layers (all layers), Params the adapter's weights.
+	Modules int   `json:"modules"`
+	Params  int64 `json:"params"`
+}
+
+func (c *modelCLI) info(_ context.Context, args []string) error {
+	fs := c.flags("info", "--model M [--adapter DIR] [--json]")
+	modelDir := modelFlag(fs, "model: a folder or a downloaded model's name (required)")
+	adapter := fs.String("adapter", "", "LoRA adapter folder (PEFT format) to describe with the model")
+	asJSON := fs.Bool("json", false, "print the description as JSON")
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if err := c.require(fs, "model"); err != nil {
+		return err
+	}
+	dir, err := modelDir()
+	if err != nil {
+		return err
+	}
+	info, err := describeModel(dir)
+	if err != nil {
+		return err
+	}
+	if *adapter != "" {
+		if info.Adapter, err = describeAdapter(*adapter); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	printModelInfo(c.stdout, info)
+	return nil
+}
+
+// describeModel reads config.json, the safetensors headers, generation_config.json and the
+// tokenizer of a model folder.
+func describeModel(dir string) (*modelInfo, error) {
+	cfg, err := lm.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	info := &modelInfo{Dir: dir, Family: string(cfg.ModelType), Architectures: cfg.Architectures, Layers: cfg.NumHiddenLayers,
+		HiddenSize: cfg.HiddenSize, Intermediate: cfg.IntermediateSize, Heads: cfg.NumAttentionHeads, KVHeads: cfg.NumKeyValueHeads,
+		HeadDim: cfg.HeadDim, VocabSize: cfg.VocabSize, ContextLength: cfg.MaxPositionEmbeddings, DType: cfg.CheckpointDType(),
+		TiedEmbed: cfg.TieWordEmbeddings, RopeTheta: cfg.RopeTheta, RopeScaling: cfg.RopeScaling.Kind(), EOS: cfg.EOSTokenIDs()}
+
+	st, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	dtypes := map[string]bool{}
+	for _, name := range st.Names() {
+		t, err := st.Tensor(name)
+		if err != nil {
+			return nil, err
+		}
+		info.Params += int64(t.NumElements())
+		info.WeightBytes += int64(len(t.Data)) // the header's size: the mapping is not read
+		dtypes[string(t.DType)] = true
+	}
+	for d := range dtypes {
+		info.WeightDTypes = append(info.WeightDTypes, d)
+	}
+	slices.Sort(info.WeightDTypes)
+
+	switch raw, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); {
+	case err == nil:
+		var g lm.GenerationConfig
+		if err := json.Unmarshal(raw, &g); err != nil {
+			return nil, fmt.Errorf("generation_config.json: %w", err)
+		}
+		info.Generation = &g
+		var gen struct {
+			EOS json.RawMessage `json:"eos_token_id"`
+		}
+		if json.Unmarshal(raw, &gen) == nil && len(gen.EOS) > 0 {
+			var ids []int
+			var one int
+			if json.Unmarshal(gen.EOS, &ids) == nil {
+				info.EOS = ids
+			} else if json.Unmarshal(gen.EOS, &one) == nil {
+				info.EOS = []int{one}
+			}
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+
+	family := chatTemplateInfo{Name: worker.FamilyTemplate(cfg.ModelType).Name(), Source: "family default"}
+	info.ChatTemplate = family
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		info.Tokenizer = tokenizerInfo{Error: err.Error()}
+		return info, nil
+	}
+	ti := tokenizerInfo{Found: true, VocabSize: tok.VocabSize(), AddedTokens: len(tok.AddedTokens())}
+	if id, ok := tok.BOS(); ok {
+		ti.BOS, _ = tok.Token(id)
+	}
+	if id, ok := tok.EOS(); ok {
+		ti.EOS, _ = tok.Token(id)
+	}
+	info.Tokenizer = ti
+	if tmpl, exact, err := chat.Detect(tok.ChatTemplate()); err == nil {
+		info.ChatTemplate = chatTemplateInfo{Name: tmpl.Name(), Source: "tokenizer", Exact: exact}
+	}
+	return info, nil
+}
+
+// describeAdapter reads a PEFT adapter's config and weights header.
+func describeAdapter(dir string) (*adapterInfo, error) {
+	cfg, err := lora.ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &adapterInfo{Dir: dir, Rank: cfg.Rank, Alpha: cfg.Alpha, Dropout: cfg.Dropout, RSLoRA: cfg.UseRSLoRA,
+		TargetModules: cfg.TargetModules, TargetRegex: cfg.TargetRegex, BaseModel: cfg.BaseModel}
+	f, err := safetensors.Open(filepath.Join(dir, lora.WeightsFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	for _, name := range f.Names() {
+		t, err := f.Tensor(name)
+		if err != nil {
+			return nil, err
+		}
+		a.Params += int64(t.NumElements())
+		if strings.HasSuffix(name, ".lora_A.weight") {
+			a.Modules++
+		}
+	}
+	return a, nil
+}
+
+func printModelInfo(w io.Writer, m *modelInfo) {
+	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%-13s %s\n", k, fmt.Sprintf(format, args...)) }
+	row("folder", "%s", m.Dir)
+	family := m.Family
+	if len(m.Architectures) > 0 {
+		family += " (" + strings.Join(m.Architectures, ", ") + ")"
+	}
+	row("family", "%s", family)
+	row("layers", "%d, hidden size %d, intermediate %d", m.Layers, m.HiddenSize, m.Intermediate)
+	row("attention", "%d heads, %d key/value heads, head dim %d, RoPE θ %g (%s)", m.Heads, m.KVHeads, m.HeadDim, m.RopeTheta, m.RopeScaling)
+	row("vocabulary", "%d", m.VocabSize)
+	row("context", "%d tokens", m.ContextLength)
+	row("dtype", "%s (stored as %s)", m.DType, strings.Join(m.WeightDTypes, ", "))
+	row("parameters", "%s (%d; %s of weights)", params(m.Params), m.Params, mb(m.WeightBytes))
+	switch t := m.Tokenizer; {
+	case !t.Found:
+		row("tokenizer", "none usable: %s", t.Error)
+	default:
+		bos := t.BOS
+		if bos == "" {
+			bos = "none"
+		}
+		row("tokenizer", "%d tokens (%d added), BOS %s, EOS %s", t.VocabSize, t.AddedTokens, bos, t.EOS)
+	}
+	ct := m.ChatTemplate
+	switch {
+	case ct.Source != "tokenizer":
+		row("chat template", "%s (the tokenizer has none the engine knows: the family's)", ct.Name)
+	case ct.Exact:
+		row("chat template", "%s (the reference template, exactly)", ct.Name)
+	default:
+		row("chat template", "%s (detected; differs from the reference in details)", ct.Name)
+	}
+	row("end tokens", "%v", m.EOS)
+	if g := m.Generation; g != nil {
+		var parts []string
+		if g.DoSample != nil {
+			parts = append(parts, fmt.Sprintf("do_sample %v", *g.DoSample))
+		}
+		if g.Temperature != nil {
+			parts = append(parts, fmt.Sprintf("temperature %g", *g.Temperature))
+		}
+		if g.TopP != nil {
+			parts = append(parts, fmt.Sprintf("top_p %g", *g.TopP))
+		}
+		if g.TopK != nil {
+			parts = append(parts, fmt.Sprintf("top_k %d", *g.TopK))
+		}
+		if len(parts) > 0 {
+			row("sampling", "%s", strings.Join(parts, ", "))
+		}
+	}
+	if a := m.Adapter; a != nil {
+		targets := strings.Join(a.TargetModules, ", ")
+		if a.TargetRegex != "" {
+			targets = "regex " + a.TargetRegex
+		}
+		row("adapter", "%s", a.Dir)
+		row("  LoRA", "rank %d, alpha %g, dropout %g, on %s", a.Rank, a.Alpha, a.Dropout, targets)
+		row("  size", "%d modules, %s parameters (%d)", a.Modules, params(a.Params), a.Params)
+		if a.BaseModel != "" {
+			row("  trained on", "%s", a.BaseModel)
+		}
+	}
 }
 
 // ---- logits ----------------------------------------------------------------------------------

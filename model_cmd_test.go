@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomlx/compute"
+
+	"opentracy/gpu/engine/lm"
 	"opentracy/gpu/engine/lora"
 	"opentracy/gpu/train"
 )
@@ -229,11 +232,115 @@ func TestModelUsageErrors(t *testing.T) {
 		{[]string{"model", "init-tiny", "--out", t.TempDir(), "--family", "gpt2"}, 1, "unknown family"},
 		{[]string{"model", "generate", "--model", "Nobody/Nothing", "--prompt", "x"}, 1, "neither a model folder nor a downloaded model"},
 		{[]string{"model", "bench", "--model", "x", "--mode", "fly"}, 1, "want train or decode"},
+		{[]string{"model", "info"}, 2, "--model is required"},
+		{[]string{"model", "info", "--model", t.TempDir()}, 1, "neither a model folder nor a downloaded model"},
 	} {
 		start := time.Now()
 		code, _, errOut := runCommand(t, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q (%v)", tc.args, code, errOut, tc.code, tc.want, time.Since(start))
 		}
+	}
+}
+
+// TestModelInfo describes a tiny model, as text and JSON, with an adapter, and one whose
+// tokenizer has no chat template.
+func TestModelInfo(t *testing.T) {
+	modelEnv(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "tiny")
+	mustRun(t, "model", "init-tiny", "--family", "qwen3", "--out", model)
+
+	// An adapter on q_proj and v_proj of both layers: rank 4, so 4·(64+64) + 4·(64+32) per layer.
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	m, err := lm.Load(t.Context(), b, model, lm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := m.NewAdapter(lora.Config{Rank: 4, Alpha: 8, TargetModules: []string{"q_proj", "v_proj"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapter := filepath.Join(dir, "adapter")
+	if err := ad.Save(adapter); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
+	out, _ := mustRun(t, "model", "info", "--model", model, "--adapter", adapter)
+	for _, want := range []string{
+		"family        qwen3 (Qwen3ForCausalLM)",
+		"layers        2, hidden size 64, intermediate 128",
+		"attention     4 heads, 2 key/value heads, head dim 16",
+		"vocabulary    265",
+		"dtype         float32 (stored as F32)",
+		"parameters    91.1K (91072;",
+		"tokenizer     265 tokens (9 added), BOS none, EOS <|im_end|>",
+		"chat template qwen3 (the reference template, exactly)",
+		"  LoRA        rank 4, alpha 8, dropout 0, on q_proj, v_proj",
+		"  size        4 modules, 1.8K parameters (1792)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("info lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, _ = mustRun(t, "model", "info", "--model", model, "--json", "--adapter", adapter)
+	var info struct {
+		Family       string `json:"family"`
+		Layers       int    `json:"layers"`
+		HiddenSize   int    `json:"hidden_size"`
+		Heads        int    `json:"heads"`
+		KVHeads      int    `json:"kv_heads"`
+		VocabSize    int    `json:"vocab_size"`
+		DType        string `json:"dtype"`
+		Params       int64  `json:"params"`
+		ChatTemplate struct {
+			Name   string `json:"name"`
+			Source string `json:"source"`
+			Exact  bool   `json:"exact"`
+		} `json:"chat_template"`
+		Tokenizer struct {
+			Found bool   `json:"found"`
+			EOS   string `json:"eos"`
+		} `json:"tokenizer"`
+		Adapter *struct {
+			Rank    int   `json:"rank"`
+			Modules int   `json:"modules"`
+			Params  int64 `json:"params"`
+		} `json:"adapter"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if info.Family != "qwen3" || info.Layers != 2 || info.HiddenSize != 64 || info.Heads != 4 || info.KVHeads != 2 || info.VocabSize != 265 ||
+		info.DType != "float32" || info.Params != 91072 || info.ChatTemplate.Name != "qwen3" || info.ChatTemplate.Source != "tokenizer" ||
+		!info.ChatTemplate.Exact || !info.Tokenizer.Found || info.Tokenizer.EOS != "<|im_end|>" ||
+		info.Adapter == nil || info.Adapter.Rank != 4 || info.Adapter.Modules != 4 || info.Adapter.Params != 1792 {
+		t.Errorf("json %+v\n%s", info, out)
+	}
+
+	// Without a chat template in the tokenizer, serving uses the family's: info says so.
+	cfgPath := filepath.Join(model, "tokenizer_config.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc map[string]any
+	if err := json.Unmarshal(raw, &tc); err != nil {
+		t.Fatal(err)
+	}
+	delete(tc, "chat_template")
+	raw, _ = json.Marshal(tc)
+	if err := os.WriteFile(cfgPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustRun(t, "model", "info", "--model", model)
+	if !strings.Contains(out, "chat template qwen3 (the tokenizer has none the engine knows: the family's)") || strings.Contains(out, "adapter") {
+		t.Errorf("info without a template:\n%s", out)
 	}
 }
