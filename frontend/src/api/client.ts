@@ -3,9 +3,13 @@ import type {
   AliasChange,
   AliasStrategy,
   AliasTarget,
+  DownloadRequest,
+  Engine,
   ErrorResponse,
   ImportResult,
   Info,
+  Job,
+  LocalModels,
   Provider,
   ProviderCheck,
   ProviderInput,
@@ -86,6 +90,7 @@ async function request<T>(method: Method, path: string, body?: Body, signal?: Ab
     throw new ApiError(NETWORK_ERROR_STATUS, 'Cannot reach the OpenTracy server.', 'network_error');
   }
   if (!response.ok) throw await toApiError(response);
+  if (response.status === 204) return undefined as T;
   return (await response.json()) as T;
 }
 
@@ -155,6 +160,7 @@ export const traceExportURL = (query: TraceQuery) => withQuery('/api/traces/expo
 
 const providerPath = (name: string) => `/api/providers/${encodeURIComponent(name)}`;
 const aliasPath = (name: string) => `/api/aliases/${encodeURIComponent(name)}`;
+const jobPath = (id: string) => `/api/jobs/${encodeURIComponent(id)}`;
 
 export const api = {
   info: (signal?: AbortSignal) => getJSON<Info>('/api/info', signal),
@@ -191,6 +197,24 @@ export const api = {
   /** `jsonl`: exported traces or chat fine-tuning records, one JSON object a line. */
   importTraces: (jsonl: string) =>
     request<ImportResult>('POST', '/api/traces/import', { text: jsonl, contentType: 'application/x-ndjson' }),
+
+  /** The GPU, the backend the student engine uses, and the GPU runtime. */
+  engine: (signal?: AbortSignal) => getJSON<Engine>('/api/engine', signal),
+  /** Starts the GPU runtime install; answers its job (progress comes as "job" events). */
+  installRuntime: () => requestJSON<Job>('POST', '/api/engine/runtime/install'),
+  /** Answers the engine without the runtime. */
+  removeRuntime: () => requestJSON<Engine>('DELETE', '/api/engine/runtime'),
+  localModels: (signal?: AbortSignal) => getJSON<LocalModels>('/api/local-models', signal),
+  /** Starts (or resumes) a download from the Hugging Face Hub; answers its job. */
+  downloadModel: (input: DownloadRequest) => requestJSON<Job>('POST', '/api/local-models/download', input),
+  /** Stops a download, keeping what was fetched; answers the job as it ended. */
+  cancelDownload: (id: string) => requestJSON<Job>('DELETE', `/api/local-models/download/${encodeURIComponent(id)}`),
+  /** Deletes a downloaded model or a student; answers the new list. */
+  deleteLocalModel: (name: string) =>
+    requestJSON<LocalModels>('DELETE', `/api/local-models/${encodeURIComponent(name)}`),
+  cancelJob: (id: string) => requestJSON<Job>('POST', `${jobPath(id)}/cancel`),
+  /** Forgets a finished job. */
+  dismissJob: (id: string) => requestJSON<void>('DELETE', jobPath(id)),
 };
 
 /** Relative so it works in both the browser and the desktop window. */

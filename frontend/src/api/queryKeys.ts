@@ -15,4 +15,8 @@ export const queryKeys = {
   /** Prefix of the chart and filter-option queries, refreshed as new traces arrive. */
   traceAggregates: ['traces', 'aggregate'] as const,
   traceAggregate: (params: object) => ['traces', 'aggregate', params] as const,
+  /** The GPU, the engine's plan and the GPU runtime (with its install job). */
+  engine: ['engine'] as const,
+  /** Downloaded models, students and the downloads that run or did not finish. */
+  localModels: ['local-models'] as const,
 };

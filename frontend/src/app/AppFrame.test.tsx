@@ -10,6 +10,7 @@ const screensByLink = [
   ['Datasets', 'Datasets'],
   ['Distill', 'Distill'],
   ['Models & Aliases', 'Models & Aliases'],
+  ['Local models', 'Local models'],
   ['Providers', 'Providers'],
   ['Settings', 'Settings'],
 ] as const;
@@ -17,7 +18,7 @@ const screensByLink = [
 const mainNav = () => screen.getByRole('navigation', { name: 'Main navigation' });
 
 describe('app frame', () => {
-  it('renders the header and all eight navigation links', async () => {
+  it('renders the header and all nine navigation links', async () => {
     stubApi({ '/api/info': () => jsonResponse(200, sampleInfo) });
     renderApp('/');
 

@@ -1,6 +1,7 @@
 import {
   IconArrowsExchange,
   IconChartDots3,
+  IconCpu,
   IconDatabase,
   IconFlask,
   IconLayoutDashboard,
@@ -13,6 +14,7 @@ import type { ReactNode } from 'react';
 import { ClustersPage } from '../features/clusters';
 import { DatasetsPage } from '../features/datasets';
 import { DistillPage } from '../features/distill';
+import { LocalModelsPage } from '../features/engine';
 import { ModelsPage } from '../features/models';
 import { OverviewPage } from '../features/overview';
 import { ProvidersPage } from '../features/providers';
@@ -34,6 +36,7 @@ export const screens: Screen[] = [
   { path: '/datasets', label: 'Datasets', icon: IconDatabase, element: <DatasetsPage /> },
   { path: '/distill', label: 'Distill', icon: IconFlask, element: <DistillPage /> },
   { path: '/models', label: 'Models & Aliases', icon: IconArrowsExchange, element: <ModelsPage /> },
+  { path: '/local-models', label: 'Local models', icon: IconCpu, element: <LocalModelsPage /> },
   { path: '/providers', label: 'Providers', icon: IconPlugConnected, element: <ProvidersPage /> },
   { path: '/settings', label: 'Settings', icon: IconSettings, element: <SettingsPage /> },
 ];

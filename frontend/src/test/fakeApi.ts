@@ -1,8 +1,11 @@
 import { vi } from 'vitest';
 import type {
   Alias,
+  Engine,
   ErrorResponse,
   Info,
+  Job,
+  LocalModels,
   Provider,
   ProviderType,
   Stats,
@@ -116,8 +119,73 @@ export const healthyTraceStats: TraceStats = {
   storeDown: false,
 };
 
+/** The engine on a machine without a GPU (as in CI). */
+export const sampleEngineNoGPU: Engine = {
+  gpu: { present: false, reason: 'NVIDIA driver not available: ERROR_LIBRARY_NOT_FOUND', devices: [] },
+  plan: {
+    backend: 'go',
+    status: 'no-gpu',
+    message: 'no NVIDIA GPU: training runs on the CPU backend, slowly',
+    warnings: [],
+  },
+  configBackend: 'auto',
+  runtimeVersion: 'cuda12-jax0.8.1-1',
+  runtimeDownloadBytes: 1_500_000_000,
+  wheelMirror: false,
+  installBlocked:
+    'No NVIDIA GPU was found (NVIDIA driver not available: ERROR_LIBRARY_NOT_FOUND): the engine runs on the CPU, which needs no GPU runtime.',
+};
+
+/** An H100 with a wheel mirror configured and no GPU runtime yet: Install can run. */
+export const sampleEngineGPU: Engine = {
+  gpu: {
+    present: true,
+    driver: '550.54.15',
+    cuda: '12.4',
+    devices: [
+      {
+        index: 0,
+        name: 'NVIDIA H100 80GB HBM3',
+        memoryTotal: 85_899_345_920,
+        memoryFree: 84_825_604_096,
+        computeCapability: '9.0',
+      },
+    ],
+  },
+  plan: {
+    backend: 'go',
+    status: 'needs-runtime',
+    message: 'GPU found but the GPU runtime is not installed: click Install GPU runtime',
+    warnings: [],
+  },
+  configBackend: 'auto',
+  runtimeVersion: 'cuda12-jax0.8.1-1',
+  runtimeDownloadBytes: 1_500_000_000,
+  wheelMirror: true,
+};
+
+export const noLocalModels: LocalModels = { models: [], students: [], downloads: [], provider: 'local' };
+
+/** A job; `overrides` change any field. */
+export function sampleJob(overrides: Partial<Job> = {}): Job {
+  return {
+    id: 'job_1',
+    kind: 'model.download',
+    state: 'running',
+    repo: 'Qwen/Qwen3-0.6B',
+    model: 'Qwen--Qwen3-0.6B',
+    phase: 'download',
+    progress: { fileIndex: 0, fileCount: 0, fileDone: 0, fileTotal: 0, done: 0, total: 0, bytesPerSec: 0 },
+    createdAt: '2026-01-02T10:00:00Z',
+    updatedAt: '2026-01-02T10:00:00Z',
+    ...overrides,
+  };
+}
+
 /** What every screen may ask for, answered as an instance with no traffic; tests override them. */
 const defaultRoutes: Record<string, FakeRoute> = {
+  'GET /api/engine': () => jsonResponse(200, sampleEngineNoGPU),
+  'GET /api/local-models': () => jsonResponse(200, noLocalModels),
   'GET /api/stats': () => jsonResponse(200, { traces: healthyTraceStats } satisfies Stats),
   'GET /api/traces': () => jsonResponse(200, { traces: [] } satisfies TracePage),
   'GET /api/traces/aggregate': () => jsonResponse(200, { series: [] } satisfies TraceAggregates),

@@ -1,7 +1,13 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { EVENTS_URL } from '../../api/client';
-import { createEventStream, type EventSourceLike, type EventStream, type TraceListener } from './eventStream';
+import {
+  createEventStream,
+  type EventSourceLike,
+  type EventStream,
+  type JobListener,
+  type TraceListener,
+} from './eventStream';
 
 export type ConnectEvents = (url: string) => EventSourceLike;
 
@@ -43,6 +49,16 @@ export function useTraceEvents(listener: TraceListener) {
     latest.current = listener;
   });
   useEffect(() => stream.onTrace((trace) => latest.current(trace)), [stream]);
+}
+
+/** Calls `listener` (its latest version) with every job change while mounted. */
+export function useJobEvents(listener: JobListener) {
+  const stream = useEventStream();
+  const latest = useRef(listener);
+  useEffect(() => {
+    latest.current = listener;
+  });
+  useEffect(() => stream.onJob((job) => latest.current(job)), [stream]);
 }
 
 export function useConnectionStatus() {

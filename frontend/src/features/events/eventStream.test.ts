@@ -93,4 +93,18 @@ describe('createEventStream', () => {
     events.latest().emit('trace', { id: 't2' });
     expect(listener).toHaveBeenCalledOnce();
   });
+
+  it('hands job events to job listeners and keeps the stream open for them', () => {
+    const events = fakeEvents();
+    const stream = createEventStream(() => events.connect('/api/events'), vi.fn());
+    const listener = vi.fn();
+    const stop = stream.onJob(listener);
+    expect(events.sources).toHaveLength(1);
+
+    events.latest().emit('job', { id: 'job_1', state: 'running' });
+    expect(listener).toHaveBeenCalledWith({ id: 'job_1', state: 'running' });
+
+    stop();
+    expect(events.latest().readyState).toBe(2);
+  });
 });

@@ -1,4 +1,4 @@
-import type { EventType, ServerStats, TraceSummary } from '../../api/types.gen';
+import type { EventType, Job, ServerStats, TraceSummary } from '../../api/types.gen';
 
 export type ConnectionStatus = 'connecting' | 'open' | 'closed';
 
@@ -16,12 +16,15 @@ interface LiveSnapshot {
 }
 
 export type TraceListener = (trace: TraceSummary) => void;
+export type JobListener = (job: Job) => void;
 
 export interface EventStream {
   subscribe(listener: () => void): () => void;
   getSnapshot(): LiveSnapshot;
   /** Calls `listener` with each stored trace (the "trace" event); keeps the stream open meanwhile. */
   onTrace(listener: TraceListener): () => void;
+  /** Calls `listener` with each job change (the "job" event); keeps the stream open meanwhile. */
+  onJob(listener: JobListener): () => void;
 }
 
 /** About two minutes of samples at the server's ~2 s cadence. */
@@ -39,6 +42,7 @@ export function createEventStream(connect: () => EventSourceLike, onReset: () =>
   let source: EventSourceLike | null = null;
   const listeners = new Set<() => void>();
   const traceListeners = new Set<TraceListener>();
+  const jobListeners = new Set<JobListener>();
 
   function update(next: Partial<LiveSnapshot>) {
     snapshot = { ...snapshot, ...next };
@@ -65,7 +69,22 @@ export function createEventStream(connect: () => EventSourceLike, onReset: () =>
       const trace = JSON.parse(event.data) as TraceSummary;
       traceListeners.forEach((listener) => listener(trace));
     });
+    on('job', (event) => {
+      const job = JSON.parse(event.data) as Job;
+      jobListeners.forEach((listener) => listener(job));
+    });
     source = es;
+  }
+
+  /** Adds a listener to `set` and holds the stream open until it is removed. */
+  function listen<L>(set: Set<L>, listener: L) {
+    set.add(listener);
+    // These events only arrive while the stream is open; subscribing holds it open.
+    const release = stream.subscribe(() => undefined);
+    return () => {
+      set.delete(listener);
+      release();
+    };
   }
 
   const stream: EventStream = {
@@ -82,15 +101,8 @@ export function createEventStream(connect: () => EventSourceLike, onReset: () =>
       };
     },
     getSnapshot: () => snapshot,
-    onTrace(listener) {
-      traceListeners.add(listener);
-      // Trace events only arrive while the stream is open; subscribing holds it open.
-      const release = stream.subscribe(() => undefined);
-      return () => {
-        traceListeners.delete(listener);
-        release();
-      };
-    },
+    onTrace: (listener) => listen(traceListeners, listener),
+    onJob: (listener) => listen(jobListeners, listener),
   };
   return stream;
 }

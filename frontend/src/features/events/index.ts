@@ -1,5 +1,5 @@
 export { ConnectionIndicator } from './ConnectionIndicator';
-export { EventStreamProvider, useServerStats, useTraceEvents } from './EventStreamProvider';
+export { EventStreamProvider, useJobEvents, useServerStats, useTraceEvents } from './EventStreamProvider';
 export type { ConnectEvents } from './EventStreamProvider';
 export { STATS_HISTORY } from './eventStream';
 export type { EventSourceLike } from './eventStream';

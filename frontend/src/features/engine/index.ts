@@ -1,0 +1,1 @@
+export { LocalModelsPage } from './LocalModelsPage';
