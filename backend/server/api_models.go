@@ -118,7 +118,7 @@ func (s *Server) downloadModel(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := hub.ValidateRepo(in.Repo); err != nil {
 		openAIErrors.write(w, http.StatusBadRequest, "invalid_request_error", "invalid_repo",
-			err.Error()+": want owner/name, such as Qwen/Qwen3-0.6B")
+			err.Error()+", such as Qwen/Qwen3-0.6B")
 		return
 	}
 	if err := validRevision(in.Revision); err != nil {

@@ -26,8 +26,9 @@ const screens = [
   { link: 'Clusters', heading: 'Clusters', slug: 'clusters' },
   { link: 'Datasets', heading: 'Datasets', slug: 'datasets' },
   { link: 'Distill', heading: 'Distill', slug: 'distill' },
-  // These two are shot by their own tests below, once they show a provider and an alias.
+  // These are shot by their own tests below, once they show a provider, an alias, a form error.
   { link: 'Models & Aliases', heading: 'Models & Aliases', slug: 'models', ownShot: true },
+  { link: 'Local models', heading: 'Local models', slug: 'local-models', ownShot: true },
   { link: 'Providers', heading: 'Providers', slug: 'providers', ownShot: true },
   { link: 'Settings', heading: 'Settings', slug: 'settings' },
 ];
@@ -278,6 +279,26 @@ describe('OpenTracy UI against the real server', () => {
     await page.screenshot({ path: path.join(shotsDir, 'models-history.png'), fullPage: true });
     await drawer.getByRole('button', { name: 'Close' }).click();
     await drawer.waitFor({ state: 'detached' });
+  });
+
+  test('Local models shows the engine, no models yet, and the server refusing a bad repository id', async () => {
+    await goTo(page, 'Local models');
+    const engine = page.getByRole('region', { name: 'Engine', exact: true });
+    await engine.getByLabel(/^Engine status: /).waitFor();
+    // Without a GPU (CI) Install is off and says why; with one it needs a wheel mirror first.
+    assert.equal(await engine.getByRole('button', { name: 'Install GPU runtime' }).isDisabled(), true);
+    await page.getByRole('region', { name: 'No local models yet' }).waitFor();
+
+    // Shaped like owner/name, so only the server's check (the Hub's rules) refuses it: nothing is downloaded.
+    const form = page.getByRole('region', { name: 'Download a model' });
+    const repo = form.getByRole('textbox', { name: 'Repository' });
+    await repo.fill('bad--owner/model');
+    await form.getByRole('button', { name: 'Download' }).click();
+    await form.getByText('is not a Hugging Face repository id').waitFor();
+    assert.equal(await repo.getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.getByRole('region', { name: 'Downloads', exact: true }).count(), 0);
+    await settle(page);
+    await page.screenshot({ path: path.join(shotsDir, 'local-models.png'), fullPage: true });
   });
 
   test('the gateway lists the new alias and the provider model', async () => {
