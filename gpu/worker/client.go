@@ -244,10 +244,10 @@ func (c *Client) startConn(wait time.Duration) (*conn, error) {
 	c.epoch++
 	cn := newConn(c, l, c.epoch)
 	c.mu.Unlock()
-	go cn.readLoop()
-
-	// The worker speaks first: its hello, once its backend is up.
+	// The worker speaks first: its hello, once its backend is up. Registered before reading,
+	// so that an early hello is not dropped.
 	hello := cn.register(0)
+	go cn.readLoop()
 	var h Hello
 	err = c.await(ctx, cn, 0, hello, false, func(m Message) (bool, error) {
 		if m.Type != TypeHello || m.Hello == nil {
@@ -388,6 +388,11 @@ func (c *Client) ensureLoaded(ctx context.Context, ms *modelState) (*conn, Model
 		return true, unexpected(m)
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The worker may have finished the load as the cancel reached it: free it, unanswered
+			// (an unload of a model that is not there does nothing).
+			_ = cn.send(Message{ID: c.nextID.Add(1), Type: TypeUnload, Unload: &UnloadRequest{Model: req.Model}})
+		}
 		return nil, ModelInfo{}, err
 	}
 	ms.epoch, ms.info = cn.epoch, info
