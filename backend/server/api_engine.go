@@ -50,11 +50,11 @@ func newEngineState(cfg config.Config, modelsDir string, eventHub *events.Hub, l
 		Log:       log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("model downloads: %w", err)
 	}
 	in, err := runtime.NewInstaller(filepath.Join(cfg.DataDir, GPURuntimeDir), log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GPU runtime installer: %w", err)
 	}
 	in.Mirror = cfg.Engine.WheelMirror
 	jobs, err := openJobStore(filepath.Join(cfg.DataDir, JobsFile), eventHub, log)
