@@ -88,7 +88,7 @@ func (f *fixture) get(t *testing.T) *fixture {
 	}
 	f.dir = filepath.Join(f.root, "tiny")
 	if err := lm.InitTinyWith(f.dir, lm.TinyOptions{Family: lm.Qwen3, TokenizerDir: tokDir, Hidden: 32, Layers: 1,
-		Heads: 2, KVHeads: 1, HeadDim: 16, Intermediate: 64, MaxPositions: 512}); err != nil {
+		Heads: 2, KVHeads: 1, HeadDim: 16, Intermediate: 64, MaxPositions: 2048}); err != nil {
 		t.Fatal(err)
 	}
 	if f.b, err = compute.NewWithConfig("go"); err != nil {
@@ -232,7 +232,7 @@ func TestProtocolRoundTrip(t *testing.T) {
 	send(worker.Message{ID: 8, Type: worker.TypeLoad, Load: &worker.LoadRequest{Model: "m1", Dir: f.dir}})
 	loaded := recv()
 	if loaded.ID != 8 || loaded.Type != worker.TypeLoaded || loaded.Loaded.Family != "qwen3" || loaded.Loaded.Template != chat.Qwen3().Name() ||
-		loaded.Loaded.ContextLength != 512 || loaded.Loaded.Params == 0 || loaded.Loaded.VocabSize != f.model.Config.VocabSize {
+		loaded.Loaded.ContextLength != 2048 || loaded.Loaded.Params == 0 || loaded.Loaded.VocabSize != f.model.Config.VocabSize {
 		t.Fatalf("loaded %+v %+v", loaded, loaded.Loaded)
 	}
 	req := chatRequest("m1", 5)
@@ -267,7 +267,7 @@ func TestProtocolRoundTrip(t *testing.T) {
 	}
 
 	// Errors carry codes.
-	long := make([]int, 600)
+	long := make([]int, 2100)
 	for i, tc := range []struct {
 		msg  worker.Message
 		code string
