@@ -29,13 +29,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build tools: GTK/WebKit for the window; Xvfb, ImageMagick and xdotool for the desktop smoke test;
 # Chromium for the browser end-to-end test.
 APT_PACKAGES := build-essential pkg-config libgtk-3-dev libwebkit2gtk-4.0-dev \
-	xvfb xauth imagemagick xdotool chromium
+	xvfb xauth imagemagick xdotool chromium python3
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -path './tools/*') go.mod go.sum
 UI_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
 	frontend/vite.config.ts $(wildcard frontend/tsconfig*.json) frontend/package-lock.json
 
-.PHONY: help deps deps-apt deps-toolchain deps-go deps-npm build server ui run serve test vet go-test ui-test clickhouse \
+.PHONY: help deps deps-apt deps-toolchain deps-go deps-npm build server ui run serve test vet go-test ui-test bench-script-test clickhouse \
 	generate generate-check e2e e2e-browser e2e-desktop bench package clean
 
 help: ## list the targets
@@ -129,7 +129,7 @@ generate-check: generate
 
 ## ---- tests ---------------------------------------------------------------------------------------
 
-test: deps generate-check vet go-test ui-test e2e ## everything: vet, Go tests (race), Vitest, browser and desktop end-to-end
+test: deps generate-check vet go-test ui-test bench-script-test e2e ## everything: vet, Go tests (race), Vitest, the GPU benchmark script's dry run, browser and desktop end-to-end
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -157,6 +157,16 @@ RACE_GCFLAGS := -gcflags='github.com/gomlx/...=-d=checkptr=0'
 go-test: clickhouse
 	status=0; OPENTRACY_TEST_CLICKHOUSE=127.0.0.1:$(CLICKHOUSE_PORT) $(GO) test -tags $(GO_TAGS) -race $(RACE_GCFLAGS) -count=1 ./... || status=$$?; \
 	$(if $(CLICKHOUSE_WAS_UP),,$(CLICKHOUSE_ENV) scripts/clickhouse.sh stop $(CLICKHOUSE_DIR);) exit $$status
+
+# The GPU benchmark script runs on a machine this one never is: its dry run (CPU, tiny model,
+# torch stages skipped) keeps it from failing there on a typo.
+bench-script-test: $(SERVER_BIN) ## dry-run gpu/bench/bench.py on the CPU with a tiny model
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	python3 gpu/bench/bench.py --dry-run --tiny --bin $(SERVER_BIN) --out "$$out" >"$$out/run.log" 2>&1 && \
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); \
+		ok = r["logits"]["ours"]["shape"] and r["train"]["ours"]["tokens_per_s"] > 0 and r["decode"]["ours"]["tokens_per_s"] > 0; \
+		sys.exit(0 if ok else 1)' "$$out/results.json" && cat "$$out/summary.txt" \
+	|| { cat "$$out/run.log"; exit 1; }
 
 ui-test: deps-npm
 	cd frontend && $(NPM) run --silent typecheck && $(NPM) test
