@@ -15,12 +15,10 @@ import (
 	"opentracy/backend/api"
 	"opentracy/backend/config"
 	"opentracy/backend/events"
+	"opentracy/backend/providers/local"
 	"opentracy/gpu/hub"
 	"opentracy/gpu/runtime"
 )
-
-// GPURuntimeDir holds the installed GPU runtime in the data dir (one folder per version).
-const GPURuntimeDir = "gpu-runtime"
 
 // gpuCacheFor is how long a GPU detection is reused: NVML is loaded and asked on every detection.
 const gpuCacheFor = 5 * time.Second
@@ -52,7 +50,7 @@ func newEngineState(cfg config.Config, modelsDir string, eventHub *events.Hub, l
 	if err != nil {
 		return nil, fmt.Errorf("model downloads: %w", err)
 	}
-	in, err := runtime.NewInstaller(filepath.Join(cfg.DataDir, GPURuntimeDir), log)
+	in, err := runtime.NewInstaller(filepath.Join(cfg.DataDir, local.RuntimeDirName), log)
 	if err != nil {
 		return nil, fmt.Errorf("GPU runtime installer: %w", err)
 	}
@@ -216,6 +214,9 @@ func (s *Server) installRuntime(w http.ResponseWriter, _ *http.Request) {
 				}, p.Phase != runtime.PhaseDownload || p.Download.FileComplete)
 			})
 			e.forgetGPU()
+			if err == nil {
+				s.parts.local.ResetEngine() // local models move to the GPU now, not at the next start
+			}
 			return err
 		})
 	s.writeJobStart(w, job, err)
@@ -243,6 +244,7 @@ func (s *Server) removeRuntime(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	s.log.Info("GPU runtime removed", "version", installed.Version)
+	s.parts.local.ResetEngine()
 	s.getEngine(w, nil)
 }
 

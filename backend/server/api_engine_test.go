@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"opentracy/backend/api"
+	"opentracy/backend/providers/local"
 	"opentracy/backend/traces"
 	"opentracy/gpu/download/downloadtest"
 	"opentracy/gpu/runtime"
@@ -222,7 +223,7 @@ func TestRuntimeInstallJob(t *testing.T) {
 	}
 
 	got := ts.engineStatus(t)
-	dir := filepath.Join(dataDir, GPURuntimeDir, "cuda12-test-1")
+	dir := filepath.Join(dataDir, local.RuntimeDirName, "cuda12-test-1")
 	if got.Runtime == nil || got.Runtime.Version != "cuda12-test-1" || got.Runtime.Path != dir || got.Runtime.CUDAMajor != 12 ||
 		len(got.Runtime.Wheels) != 2 || got.Install != nil {
 		t.Fatalf("installed: %+v", got)

@@ -13,7 +13,7 @@ const unloadTimeout = 5 * time.Second
 
 // engine is a model loaded in the engine (in this process or in the worker).
 type engine struct {
-	runner worker.Runner
+	runner *runner
 	// id names the model to the runner: unique per load, so that a model replaced on disk can
 	// load beside the old one while the old one finishes its requests.
 	id   string
@@ -24,4 +24,5 @@ func (e *engine) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), unloadTimeout)
 	defer cancel()
 	_ = e.runner.Unload(ctx, e.id)
+	e.runner.unloaded()
 }

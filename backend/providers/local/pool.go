@@ -205,6 +205,16 @@ func (p *pool) unload(name string) {
 	}
 }
 
+// unloadAll drops every model (and forgets failed loads); engines close as their requests end.
+func (p *pool) unloadAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.failed)
+	for _, e := range p.entries {
+		p.dropLocked(e)
+	}
+}
+
 // lock waits for the model's turn; unlock ends it.
 func (e *entry) lock(ctx context.Context) error {
 	select {

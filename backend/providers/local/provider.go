@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,10 +83,7 @@ type Provider struct {
 	workerCommand []string
 	detect        func(*slog.Logger) runtime.Info
 
-	runnerOnce sync.Once
-	runner     worker.Runner
-	runnerErr  error
-	mode       string // "in-process" or "worker"
+	runners runners
 }
 
 var (
@@ -140,6 +136,7 @@ func New(opts Options) (*Provider, error) {
 		workerCommand: opts.WorkerCommand,
 		detect:        opts.DetectGPU,
 	}
+	p.runners.start = p.startRunner
 	p.pool = newPool(opts.MaxLoaded, loadRetryAfter, p.open, p.reg.stampOf)
 	return p, nil
 }
@@ -166,10 +163,15 @@ func (p *Provider) RemoveStudent(name string) error {
 // once requests have ended.
 func (p *Provider) Close() {
 	p.pool.close()
-	p.runnerOnce.Do(func() { p.runnerErr = errClosed }) // no engine after Close
-	if p.runner != nil {
-		_ = p.runner.Close()
-	}
+	p.runners.close() // no engine after Close; the current one stops once its models are unloaded
+}
+
+// ResetEngine decides again where models run, as on first use: after the GPU runtime was
+// installed or removed. Loaded models are unloaded (requests running on them finish first); the
+// next request loads its model on the new choice.
+func (p *Provider) ResetEngine() {
+	p.runners.reset()
+	p.pool.unloadAll()
 }
 
 // ListModels lists the models that can be served, by name (without the provider prefix).
@@ -193,7 +195,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	if _, err := p.reg.List(); err != nil {
 		return &providers.Error{Provider: p.name, Err: err}
 	}
-	r, err := p.getRunner()
+	r, err := p.runners.get()
 	if err == nil {
 		_, err = r.Hello(ctx)
 	}
@@ -207,34 +209,32 @@ func (p *Provider) Check(ctx context.Context) error {
 // Engine reports where the models run: the backend and device (starting them if needed), and
 // whether in this process or in the engine worker.
 func (p *Provider) Engine(ctx context.Context) (worker.Hello, string, error) {
-	r, err := p.getRunner()
+	r, err := p.runners.get()
 	if err != nil {
 		return worker.Hello{}, "", err
 	}
 	h, err := r.Hello(ctx)
-	return h, p.mode, err
+	return h, r.mode, err
 }
 
-// getRunner decides, on first use, where models run: GOMLX_BACKEND when set, else the engine
-// configuration resolved against the GPU and the installed GPU runtime. The CPU backend runs
-// in this process (nothing to isolate, and no per-token messages); a GPU backend, or any with
-// Isolate, runs in an engine-worker child process started with the environment it needs.
-func (p *Provider) getRunner() (worker.Runner, error) {
-	p.runnerOnce.Do(func() {
-		spec, env, err := p.backendChoice()
-		if err != nil {
-			p.runnerErr = err
-			p.log.Error("local models cannot run", "err", err)
-			return
-		}
-		if name, _, _ := strings.Cut(spec, ":"); name == runtime.BackendGo && !p.isolate {
-			p.runner, p.mode = worker.NewEngine(worker.EngineOptions{Backend: spec, Logger: p.log}), "in-process"
-		} else {
-			p.runner, p.mode = worker.NewClient(worker.ClientOptions{Command: p.workerCommand, Env: env, Logger: p.log}), "worker"
-		}
-		p.log.Info("local models engine", "backend", spec, "runs", p.mode)
-	})
-	return p.runner, p.runnerErr
+// startRunner decides where models run: GOMLX_BACKEND when set, else the engine configuration
+// resolved against the GPU and the installed GPU runtime. The CPU backend runs in this process
+// (nothing to isolate, and no per-token messages); a GPU backend, or any with Isolate, runs in
+// an engine-worker child process started with the environment it needs.
+func (p *Provider) startRunner() (*runner, error) {
+	spec, env, err := p.backendChoice()
+	if err != nil {
+		p.log.Error("local models cannot run", "err", err)
+		return nil, err
+	}
+	r := &runner{mode: "worker"}
+	if name, _, _ := strings.Cut(spec, ":"); name == runtime.BackendGo && !p.isolate {
+		r.Runner, r.mode = worker.NewEngine(worker.EngineOptions{Backend: spec, Logger: p.log}), "in-process"
+	} else {
+		r.Runner = worker.NewClient(worker.ClientOptions{Command: p.workerCommand, Env: env, Logger: p.log})
+	}
+	p.log.Info("local models engine", "backend", spec, "runs", r.mode)
+	return r, nil
 }
 
 // backendChoice returns the GoMLX backend configuration models run on ("go" for the CPU) and
@@ -276,7 +276,7 @@ func (p *Provider) backendChoice() (spec string, env []string, err error) {
 }
 
 func (p *Provider) open(ctx context.Context, m Model) (*engine, error) {
-	r, err := p.getRunner()
+	r, err := p.runners.acquire()
 	if err != nil {
 		return nil, err
 	}
@@ -284,10 +284,11 @@ func (p *Provider) open(ctx context.Context, m Model) (*engine, error) {
 	id := fmt.Sprintf("%s#%d", m.Name, p.ids.Add(1))
 	info, err := r.Load(ctx, worker.LoadRequest{Model: id, Name: m.Name, Dir: m.Dir, AdapterDir: m.AdapterDir})
 	if err != nil {
+		r.unloaded()
 		p.log.Error("cannot load a local model", "model", m.Name, "err", err)
 		return nil, err
 	}
-	p.log.Info("local model loaded", "model", m.Name, "kind", m.Kind, "template", info.Template, "runs", p.mode,
+	p.log.Info("local model loaded", "model", m.Name, "kind", m.Kind, "template", info.Template, "runs", r.mode,
 		"took", p.now().Sub(start).Round(time.Millisecond))
 	return &engine{runner: r, id: id, info: info}, nil
 }

@@ -212,11 +212,36 @@ func TestBackendChoice(t *testing.T) {
 	// A GPU and an installed runtime (a fake one): the worker runs with the plan's environment,
 	// and its failure to start the plugin comes back as the check's answer.
 	data := t.TempDir()
+	installFakeRuntime(t, data)
+	p3, err := local.New(local.Options{DataDir: data, Env: noEnv, DetectGPU: fakeGPU,
+		WorkerCommand: []string{os.Args[0], "-test.run=^$"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p3.Close()
+	_, mode, err := p3.Engine(t.Context())
+	if mode != "worker" || err == nil || !strings.Contains(err.Error(), "start engine worker") {
+		t.Errorf("GPU plan: %q %v", mode, err)
+	}
+	var perr *providers.Error
+	if cerr := p3.Check(t.Context()); !errors.As(cerr, &perr) || perr.Status != 503 || !strings.Contains(string(perr.Body), "backend_unavailable") {
+		t.Errorf("check: %v", cerr)
+	}
+}
+
+func fakeGPU(*slog.Logger) runtime.Info {
+	return runtime.Info{Present: true, Driver: "550.54", CUDA: 12040, Devices: []runtime.GPU{{Name: "Test GPU", MemoryTotal: 80 << 30}}}
+}
+
+// installFakeRuntime puts a GPU runtime in dataDir whose plugin is not one: a worker started on
+// it fails to start its backend.
+func installFakeRuntime(t *testing.T, dataDir string) {
+	t.Helper()
 	m, err := runtime.DefaultManifest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(data, local.RuntimeDirName, m.Version)
+	dir := filepath.Join(dataDir, local.RuntimeDirName, m.Version)
 	for name, content := range map[string]string{
 		"nvidia/xla_cuda_plugin.so":  "not a plugin",
 		"nvidia/cublas/lib/libx.so":  "",
@@ -231,21 +256,44 @@ func TestBackendChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gpu := func(*slog.Logger) runtime.Info {
-		return runtime.Info{Present: true, Driver: "550.54", CUDA: 12040, Devices: []runtime.GPU{{Name: "Test GPU", MemoryTotal: 80 << 30}}}
-	}
-	p3, err := local.New(local.Options{DataDir: data, Env: noEnv, DetectGPU: gpu,
+}
+
+// TestResetEngineFollowsTheGPURuntime: a GPU without its runtime runs models on the CPU, in
+// process; once the runtime is installed, ResetEngine unloads them and the next use runs in the
+// worker on the GPU plan, without a restart.
+func TestResetEngineFollowsTheGPURuntime(t *testing.T) {
+	data := t.TempDir()
+	localtest.WriteModel(t, data, "tiny", 0)
+	const model = "tiny"
+	p, err := local.New(local.Options{DataDir: data, Env: func(string) (string, bool) { return "", false }, DetectGPU: fakeGPU,
 		WorkerCommand: []string{os.Args[0], "-test.run=^$"}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p3.Close()
-	_, mode, err := p3.Engine(t.Context())
-	if mode != "worker" || err == nil || !strings.Contains(err.Error(), "start engine worker") {
-		t.Errorf("GPU plan: %q %v", mode, err)
+	defer p.Close()
+	if h, mode, err := p.Engine(t.Context()); err != nil || mode != "in-process" || h.Backend != "go" {
+		t.Fatalf("GPU without runtime: engine %+v in %q: %v", h, mode, err)
 	}
-	var perr *providers.Error
-	if cerr := p3.Check(t.Context()); !errors.As(cerr, &perr) || perr.Status != 503 || !strings.Contains(string(perr.Body), "backend_unavailable") {
-		t.Errorf("check: %v", cerr)
+	resp, err := p.Chat(t.Context(), &providers.Request{Model: model, Body: []byte(`{"model":"` + model + `","max_tokens":3,"messages":[{"role":"user","content":"hi"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if l := p.Loaded(); len(l) != 1 {
+		t.Fatalf("loaded %+v; want the model", l)
+	}
+
+	installFakeRuntime(t, data)
+	if _, mode, _ := p.Engine(t.Context()); mode != "in-process" {
+		t.Fatalf("before ResetEngine: %q; want the choice kept", mode)
+	}
+	p.ResetEngine()
+	if l := p.Loaded(); len(l) != 0 {
+		t.Errorf("after ResetEngine still loaded: %+v", l)
+	}
+	_, mode, err := p.Engine(t.Context())
+	if mode != "worker" || err == nil || !strings.Contains(err.Error(), "start engine worker") {
+		t.Errorf("after ResetEngine: %q %v; want the worker on the (fake) GPU runtime", mode, err)
 	}
 }
