@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"opentracy/backend/traces"
 )
@@ -56,57 +59,92 @@ func (s *Store) aggregateIndexed(ctx context.Context, q traces.AggregateQuery, g
 	if group != "''" {
 		query += ` GROUP BY 1`
 	}
+	// The buckets are independent: contiguous runs of them go to one reader connection per CPU
+	// (a month of traces is a million index entries to sum), and merge here.
+	n := a.Len()
+	workers := min(runtime.NumCPU(), n)
+	results := make([][]bucketResult, workers)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		g.Go(func() error {
+			var err error
+			results[w], err = s.sumBuckets(gctx, query, args, q, lo, hi)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, rs := range results {
+		for _, r := range rs {
+			bs := a.Buckets(r.group)
+			r.bucket.Start = bs[r.index].Start
+			bs[r.index] = r.bucket
+		}
+	}
+	return nil
+}
+
+// bucketResult is one (group, bucket) of an aggregate.
+type bucketResult struct {
+	group  string
+	index  int
+	bucket traces.Bucket
+}
+
+// sumBuckets runs the bucket query of aggregateIndexed for buckets [lo, hi) on one connection.
+func (s *Store) sumBuckets(ctx context.Context, query string, args []any, q traces.AggregateQuery, lo, hi int) ([]bucketResult, error) {
 	conn, err := s.r.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	stmt, err := conn.PrepareContext(ctx, query)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stmt.Close()
 	from, to, width := q.From.UnixNano(), q.To.UnixNano(), int64(q.Bucket)
 	bargs := append([]any{nil, nil}, args...)
-	var latencies []float64
-	for i := range a.Len() {
-		lo := from + int64(i)*width
-		bargs[0], bargs[1] = lo, min(lo+width, to)
+	var (
+		out       []bucketResult
+		latencies []float64
+	)
+	for i := lo; i < hi; i++ {
+		start := from + int64(i)*width
+		bargs[0], bargs[1] = start, min(start+width, to)
 		rows, err := stmt.QueryContext(ctx, bargs...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for rows.Next() {
 			var (
-				g       string
-				n, errs int64
-				pt, ct  int64
-				cost    float64
-				micros  sql.RawBytes
+				r      = bucketResult{index: i}
+				micros sql.RawBytes
 			)
-			if err := rows.Scan(&g, &n, &errs, &cost, &pt, &ct, &micros); err != nil {
+			b := &r.bucket
+			if err := rows.Scan(&r.group, &b.Requests, &b.Errors, &b.CostUSD, &b.PromptTokens, &b.CompletionTokens, &micros); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
-			if n == 0 {
+			if b.Requests == 0 {
 				continue // the ungrouped query's one row over an empty bucket
 			}
-			b := &a.Buckets(g)[i]
-			b.Requests, b.Errors, b.CostUSD = n, errs, cost
-			b.PromptTokens, b.CompletionTokens = pt, ct
 			if latencies, err = parseMicros(latencies[:0], micros); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			setPercentiles(b, latencies)
+			out = append(out, r)
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // parseMicros appends the comma-separated integers of list, in milliseconds.
