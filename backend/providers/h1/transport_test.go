@@ -283,7 +283,7 @@ func TestStaleConnectionRetriesOnlyReplayableRequests(t *testing.T) {
 	var seen []string
 	// The second request on the first connection is read and then the connection is dropped
 	// without an answer, as by a server closing a keep-alive connection at that instant.
-	u := rawServer(t, func(connN, reqN int, c net.Conn, req *http.Request) bool {
+	dropSecond := func(connN, reqN int, c net.Conn, req *http.Request) bool {
 		mu.Lock()
 		seen = append(seen, fmt.Sprintf("%d/%d %s", connN, reqN, req.Method))
 		mu.Unlock()
@@ -292,35 +292,32 @@ func TestStaleConnectionRetriesOnlyReplayableRequests(t *testing.T) {
 		}
 		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		return true
-	})
+	}
+	seenNow := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := strings.Join(seen, ",")
+		seen = nil
+		return s
+	}
 	c := &http.Client{Transport: New(Options{})}
+	u := rawServer(t, dropSecond)
 	do(t, c, http.MethodGet, u, "")
 	if _, got := do(t, c, http.MethodGet, u, ""); got != "ok" {
 		t.Fatalf("GET on the stale connection: %q", got)
 	}
+	if s := seenNow(); s != "0/0 GET,0/1 GET,1/0 GET" {
+		t.Errorf("requests seen %s; want the GET sent again on a new connection", s)
+	}
 
-	mu.Lock()
-	seen = nil
-	mu.Unlock()
-	u = rawServer(t, func(connN, reqN int, c net.Conn, req *http.Request) bool {
-		mu.Lock()
-		seen = append(seen, fmt.Sprintf("%d/%d %s", connN, reqN, req.Method))
-		mu.Unlock()
-		if connN == 0 && reqN == 1 {
-			return false
-		}
-		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		return true
-	})
+	u = rawServer(t, dropSecond)
 	do(t, c, http.MethodPost, u, "{}")
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader("{}"))
 	if _, err := c.Do(req); err == nil {
 		t.Fatal("a POST dropped without an answer succeeded: was it sent twice?")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(seen, ",") != "0/0 POST,0/1 POST" {
-		t.Errorf("requests seen %v; want the POST once", seen)
+	if s := seenNow(); s != "0/0 POST,0/1 POST" {
+		t.Errorf("requests seen %s; want the POST once", s)
 	}
 }
 

@@ -14,7 +14,7 @@ type runners struct {
 
 	mu      sync.Mutex
 	current *runner
-	err     error // the last start's error, until Reset
+	err     error // the last start's error, until reset
 	closed  bool
 }
 
@@ -29,21 +29,13 @@ type runner struct {
 }
 
 // get returns the current runner, starting one on first use or after Reset.
-func (rs *runners) get() (*runner, error) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.closed {
-		return nil, errClosed
-	}
-	if rs.current == nil && rs.err == nil {
-		rs.current, rs.err = rs.start()
-	}
-	return rs.current, rs.err
-}
+func (rs *runners) get() (*runner, error) { return rs.take(false) }
 
 // acquire is get for a load: the runner counts the model from now on (release it with
 // unloaded), so that a Reset meanwhile cannot close it under the load.
-func (rs *runners) acquire() (*runner, error) {
+func (rs *runners) acquire() (*runner, error) { return rs.take(true) }
+
+func (rs *runners) take(load bool) (*runner, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.closed {
@@ -55,26 +47,23 @@ func (rs *runners) acquire() (*runner, error) {
 	if rs.err != nil {
 		return nil, rs.err
 	}
-	rs.current.loaded()
+	if load {
+		rs.current.loaded()
+	}
 	return rs.current, nil
 }
 
 // reset forgets the current runner (and a failed start): the next get decides again.
-func (rs *runners) reset() {
+func (rs *runners) reset() { rs.retire(false) }
+
+// close stops the current runner; later gets fail.
+func (rs *runners) close() { rs.retire(true) }
+
+func (rs *runners) retire(closing bool) {
 	rs.mu.Lock()
 	old := rs.current
 	rs.current, rs.err = nil, nil
-	rs.mu.Unlock()
-	if old != nil {
-		old.retire()
-	}
-}
-
-// close stops the current runner; later gets fail.
-func (rs *runners) close() {
-	rs.mu.Lock()
-	old := rs.current
-	rs.current, rs.err, rs.closed = nil, errClosed, true
+	rs.closed = rs.closed || closing
 	rs.mu.Unlock()
 	if old != nil {
 		old.retire()
