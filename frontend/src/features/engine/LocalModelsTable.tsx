@@ -1,5 +1,6 @@
-import { Badge, Button, Card, Code, Group, Table, Text, VisuallyHidden } from '@mantine/core';
+import { Badge, Button, Code, Group, Table, Text } from '@mantine/core';
 import type { LocalModel, LocalStudent } from '../../api/types.gen';
+import { CardTable } from '../../components/CardTable';
 import { ConfirmButton } from '../../components/ConfirmButton';
 import { formatBytes, formatParams } from './format';
 import { useDeleteLocalModel, useDownloadModel } from './useLocalModels';
@@ -34,28 +35,11 @@ interface ModelsTableProps {
 
 export function LocalModelsTable({ models, provider }: ModelsTableProps) {
   return (
-    <Card withBorder padding={0}>
-      <Table.ScrollContainer minWidth={760}>
-        <Table aria-label="Local models" verticalSpacing="sm" horizontalSpacing="md">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Model</Table.Th>
-              <Table.Th>Size</Table.Th>
-              <Table.Th>Status</Table.Th>
-              <Table.Th>Loaded</Table.Th>
-              <Table.Th>
-                <VisuallyHidden>Actions</VisuallyHidden>
-              </Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {models.map((model) => (
-              <ModelRow key={model.name} model={model} provider={provider} />
-            ))}
-          </Table.Tbody>
-        </Table>
-      </Table.ScrollContainer>
-    </Card>
+    <CardTable label="Local models" columns={['Model', 'Size', 'Status', 'Loaded']} minWidth={760}>
+      {models.map((model) => (
+        <ModelRow key={model.name} model={model} provider={provider} />
+      ))}
+    </CardTable>
   );
 }
 
@@ -137,28 +121,11 @@ function ModelRow({ model, provider }: { model: LocalModel; provider: string }) 
 
 export function StudentsTable({ students, provider }: { students: LocalStudent[]; provider: string }) {
   return (
-    <Card withBorder padding={0}>
-      <Table.ScrollContainer minWidth={640}>
-        <Table aria-label="Students" verticalSpacing="sm" horizontalSpacing="md">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Student</Table.Th>
-              <Table.Th>Base model</Table.Th>
-              <Table.Th>Status</Table.Th>
-              <Table.Th>Loaded</Table.Th>
-              <Table.Th>
-                <VisuallyHidden>Actions</VisuallyHidden>
-              </Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {students.map((student) => (
-              <StudentRow key={student.name} student={student} provider={provider} />
-            ))}
-          </Table.Tbody>
-        </Table>
-      </Table.ScrollContainer>
-    </Card>
+    <CardTable label="Students" columns={['Student', 'Base model', 'Status', 'Loaded']} minWidth={640}>
+      {students.map((student) => (
+        <StudentRow key={student.name} student={student} provider={provider} />
+      ))}
+    </CardTable>
   );
 }
 

@@ -1,5 +1,6 @@
-import { Badge, Button, Card, Group, Table, Text, VisuallyHidden } from '@mantine/core';
+import { Badge, Button, Group, Table, Text } from '@mantine/core';
 import type { Alias } from '../../api/types.gen';
+import { CardTable } from '../../components/CardTable';
 import { ConfirmButton } from '../../components/ConfirmButton';
 import { formatTargets, strategyLabels } from './aliasFormat';
 import { useDeleteAlias } from './useAliases';
@@ -12,27 +13,11 @@ interface AliasesTableProps {
 
 export function AliasesTable({ aliases, onEdit, onHistory }: AliasesTableProps) {
   return (
-    <Card withBorder padding={0}>
-      <Table.ScrollContainer minWidth={640}>
-        <Table aria-label="Aliases" verticalSpacing="sm" horizontalSpacing="md">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Alias</Table.Th>
-              <Table.Th>Strategy</Table.Th>
-              <Table.Th>Targets</Table.Th>
-              <Table.Th>
-                <VisuallyHidden>Actions</VisuallyHidden>
-              </Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {aliases.map((alias) => (
-              <AliasRow key={alias.name} alias={alias} onEdit={onEdit} onHistory={onHistory} />
-            ))}
-          </Table.Tbody>
-        </Table>
-      </Table.ScrollContainer>
-    </Card>
+    <CardTable label="Aliases" columns={['Alias', 'Strategy', 'Targets']} minWidth={640}>
+      {aliases.map((alias) => (
+        <AliasRow key={alias.name} alias={alias} onEdit={onEdit} onHistory={onHistory} />
+      ))}
+    </CardTable>
   );
 }
 
