@@ -68,7 +68,7 @@ func (s *Store) Get(ctx context.Context, id string) (*traces.Trace, error) {
 		}
 		switch {
 		case inputKind == inputArray:
-			t.Input = joinArray(elems)
+			t.Input = traces.JoinArray(elems)
 		case len(elems) == 1:
 			t.Input = elems[0]
 		default:

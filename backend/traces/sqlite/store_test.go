@@ -240,9 +240,9 @@ func TestSplitArray(t *testing.T) {
 		{`[1][2]`, nil, false},
 	}
 	for _, tc := range tests {
-		got, ok := splitArray([]byte(tc.in))
+		got, ok := traces.SplitArray([]byte(tc.in))
 		if ok != tc.ok {
-			t.Errorf("splitArray(%s) ok = %v", tc.in, ok)
+			t.Errorf("SplitArray(%s) ok = %v", tc.in, ok)
 			continue
 		}
 		var gs []string
@@ -250,7 +250,7 @@ func TestSplitArray(t *testing.T) {
 			gs = append(gs, string(g))
 		}
 		if fmt.Sprint(gs) != fmt.Sprint(tc.want) {
-			t.Errorf("splitArray(%s) = %q, want %q", tc.in, gs, tc.want)
+			t.Errorf("SplitArray(%s) = %q, want %q", tc.in, gs, tc.want)
 		}
 	}
 }

@@ -40,22 +40,6 @@ type prepared struct {
 	hashesBlob []byte
 }
 
-func joinArray(elems [][]byte) []byte {
-	n := 2 + len(elems)
-	for _, e := range elems {
-		n += len(e)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, e := range elems {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, e...)
-	}
-	return append(b, ']')
-}
-
 func prepare(t *traces.Trace) (*prepared, error) {
 	if t == nil {
 		return nil, errors.New("nil trace")
@@ -67,7 +51,7 @@ func prepare(t *traces.Trace) (*prepared, error) {
 	var elems [][]byte
 	if len(t.Input) > 0 {
 		var ok bool
-		if elems, ok = splitArray(t.Input); ok && len(elems) > 0 {
+		if elems, ok = traces.SplitArray(t.Input); ok && len(elems) > 0 {
 			p.inputKind = inputArray
 			p.input = make([]blob, len(elems))
 			for i, e := range elems {
@@ -98,7 +82,7 @@ func prepare(t *traces.Trace) (*prepared, error) {
 		}
 		p.attempts = a
 	}
-	p.preview = preview(t.Input, elems)
+	p.preview = traces.PreviewOf(t.Input, elems)
 	return p, nil
 }
 
@@ -429,7 +413,7 @@ func (w *writer) putBlobs(ctx context.Context, blobs []blob, searched map[[sha25
 		}
 		text := ""
 		if searched[b.hash] {
-			text = searchText(b.body)
+			text = traces.SearchText(b.body)
 		}
 		texts[b.hash] = text
 		args = append(args, b.hash[:], b.body, text)

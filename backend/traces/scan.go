@@ -1,19 +1,17 @@
-package sqlite
+package traces
 
 import (
 	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf8"
-
-	"opentracy/backend/traces"
 )
 
-// A single-pass JSON scanner for the write path. traces.SearchText and traces.Preview decode a
-// message into map[string]any to pick a few strings out of it, which made JSON decoding most of
-// the Go side of writing a trace. This scanner walks the bytes once, validates them as strictly
-// as encoding/json and decodes only the strings it keeps; the tests check it against those two
-// functions, which stay the definition.
+// A single-pass JSON scanner for the write path of every store. Decoding a message into
+// map[string]any to pick a few strings out of it made JSON decoding most of the Go side of
+// writing a trace. This scanner walks the bytes once, validates them as strictly as encoding/json
+// and decodes only the strings it keeps; the tests (and a fuzz target) check it against that
+// decoder-based definition, which they keep.
 
 var errSyntax = errors.New("invalid JSON")
 
@@ -272,8 +270,11 @@ func (s *scanner) document() error {
 	return nil
 }
 
-// searchText is traces.SearchText: the strings it keeps, one per line, in document order.
-func searchText(raw []byte) string {
+// SearchText returns the human text of a message, a choices array, a prompt string or an
+// embeddings input: strings under "content", "text", "prompt" and "input" and bare top-level
+// strings, one per line, in document order. Invalid UTF-8 comes back as U+FFFD, and what is not
+// JSON is returned as it is.
+func SearchText(raw []byte) string {
 	var sb strings.Builder
 	s := scanner{b: raw, text: func(v string) {
 		if sb.Len() > 0 {
@@ -287,11 +288,28 @@ func searchText(raw []byte) string {
 	return sb.String()
 }
 
-// splitArray returns the elements of a JSON array when the array is exactly "[" + elements
+// JoinArray is the inverse of SplitArray: the JSON array of elems, with no spaces.
+func JoinArray(elems [][]byte) []byte {
+	n := 2 + len(elems)
+	for _, e := range elems {
+		n += len(e)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, e := range elems {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+	}
+	return append(b, ']')
+}
+
+// SplitArray returns the elements of a JSON array when the array is exactly "[" + elements
 // joined by "," + "]", so that joining them back gives the same bytes. Anything else (an object,
 // a string, whitespace between elements, invalid JSON) returns false and is stored whole. The
 // elements alias raw.
-func splitArray(raw []byte) ([][]byte, bool) {
+func SplitArray(raw []byte) ([][]byte, bool) {
 	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
 		return nil, false
 	}
@@ -359,9 +377,12 @@ func elements(raw []byte) ([][]byte, bool) {
 	}
 }
 
-// preview is traces.Preview: the start of the last user message of a messages array, or of a
-// prompt string. elems, when not nil, are input's elements already split by splitArray.
-func preview(input []byte, elems [][]byte) string {
+// Preview is the start of the last user message of a messages array, or of a prompt string.
+func Preview(input []byte) string { return PreviewOf(input, nil) }
+
+// PreviewOf is Preview where elems, when not nil, are input's elements already split by
+// SplitArray.
+func PreviewOf(input []byte, elems [][]byte) string {
 	if len(input) == 0 {
 		return ""
 	}
@@ -472,11 +493,11 @@ func userContent(elem []byte) ([]byte, bool) {
 
 func truncatePreview(text string) string {
 	text = strings.TrimSpace(text)
-	if len(text) <= traces.PreviewRunes {
+	if len(text) <= PreviewRunes {
 		return text // fewer bytes than runes allowed
 	}
 	i, n := 0, 0
-	for i < len(text) && n < traces.PreviewRunes {
+	for i < len(text) && n < PreviewRunes {
 		_, size := utf8.DecodeRuneInString(text[i:])
 		i += size
 		n++
