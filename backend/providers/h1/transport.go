@@ -94,6 +94,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.get(req.Context(), addr)
 		if err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close() // a RoundTripper closes the body, even on failure
+			}
 			return nil, err
 		}
 		resp, err := t.exchange(req, addr, c)

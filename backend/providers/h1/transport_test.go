@@ -390,3 +390,28 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Errorf("%d connections for 32 clients", n)
 	}
 }
+
+// closeCounter is a request body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed atomic.Int64
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+func TestBodyClosedWhenTheUpstreamIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	body := &closeCounter{Reader: strings.NewReader("{}")}
+	req, _ := http.NewRequest(http.MethodPost, u, body)
+	if _, err := (&http.Client{Transport: New(Options{})}).Do(req); err == nil || !strings.Contains(err.Error(), "connect to") {
+		t.Fatalf("err = %v; want a connect error", err)
+	}
+	if n := body.closed.Load(); n < 1 {
+		t.Error("the request body was not closed")
+	}
+}
