@@ -18,6 +18,7 @@ import (
 
 	"opentracy/backend/aliases"
 	"opentracy/backend/config"
+	"opentracy/backend/providers/h1"
 	"opentracy/backend/providers/openai"
 	"opentracy/backend/providers/openai/openaitest"
 	"opentracy/backend/traces"
@@ -43,7 +44,8 @@ func newHarness(t testing.TB, names []string, opts ...setupOpt) *harness {
 	t.Helper()
 	h := &harness{t: t, sink: traces.NewMemorySink(100), up: map[string]*openaitest.Server{}}
 	o := Options{Sink: h.sink, Models: map[string][]string{}}
-	client := &http.Client{}
+	// The client production uses for plain-HTTP upstreams, so the fault tests cover it.
+	client := &http.Client{Transport: h1.New(h1.Options{})}
 	for _, name := range names {
 		fake := openaitest.New()
 		t.Cleanup(fake.Close)
