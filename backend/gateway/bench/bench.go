@@ -170,9 +170,11 @@ type MemoryReport struct {
 	Measured bool
 	// Reason says why memory was not measured.
 	Reason string
-	// Idle is VmRSS after warm-up, before load; PeakSampled the highest VmRSS seen while the
-	// scenarios ran; HighWater the kernel's VmHWM at the end (bytes).
-	Idle, PeakSampled, HighWater uint64
+	// Idle is VmRSS after warm-up, before load, and IdleAnon its anonymous part (the rest are
+	// pages of the executable, shared, and as many as the page cache holds of it); PeakSampled
+	// the highest VmRSS seen while the scenarios ran; HighWater the kernel's VmHWM at the end
+	// (bytes).
+	Idle, IdleAnon, PeakSampled, HighWater uint64
 }
 
 // Status of a target.
@@ -423,12 +425,13 @@ func startMemorySampler(ctx context.Context, gw *gatewayUnderTest, m *MemoryRepo
 	}
 	// Let the warm-up's garbage become collectable, as an idle gateway's would.
 	sleepCtx(ctx, 500*time.Millisecond)
-	rss, _, err := procMemory(gw.pid)
+	idle, err := procMemory(gw.pid)
 	if err != nil {
 		m.Reason = err.Error()
 		return memorySampler{stop: func() {}}
 	}
-	m.Measured, m.Idle, m.PeakSampled = true, rss, rss
+	rss := idle.RSS
+	m.Measured, m.Idle, m.IdleAnon, m.PeakSampled = true, rss, idle.Anon, rss
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var peak uint64 = rss
@@ -440,8 +443,8 @@ func startMemorySampler(ctx context.Context, gw *gatewayUnderTest, m *MemoryRepo
 			case <-done:
 				return
 			case <-t.C:
-				if rss, _, err := procMemory(gw.pid); err == nil {
-					peak = max(peak, rss)
+				if now, err := procMemory(gw.pid); err == nil {
+					peak = max(peak, now.RSS)
 				}
 			}
 		}
@@ -450,8 +453,8 @@ func startMemorySampler(ctx context.Context, gw *gatewayUnderTest, m *MemoryRepo
 		close(done)
 		wg.Wait()
 		m.PeakSampled = max(m.PeakSampled, peak)
-		if _, hwm, err := procMemory(gw.pid); err == nil {
-			m.HighWater = hwm
+		if end, err := procMemory(gw.pid); err == nil {
+			m.HighWater = end.HWM
 		}
 	})}
 }

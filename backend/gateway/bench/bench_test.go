@@ -136,7 +136,7 @@ func TestRunChildProcess(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" {
 		m := rep.Memory
-		if !m.Measured || m.Idle == 0 || m.PeakSampled < m.Idle || m.HighWater < m.Idle {
+		if !m.Measured || m.Idle == 0 || m.IdleAnon == 0 || m.IdleAnon > m.Idle || m.PeakSampled < m.Idle || m.HighWater < m.Idle {
 			t.Errorf("memory: %+v", m)
 		}
 	}

@@ -145,7 +145,7 @@ func (p *printer) memory(m MemoryReport) {
 		p.row(w, "not measured", m.Reason)
 		return
 	}
-	p.row(w, "idle after warm-up", mb(m.Idle))
+	p.row(w, "idle after warm-up", fmt.Sprintf("%s, %s of it anonymous (the rest: pages of the executable in the page cache, shared)", mb(m.Idle), mb(m.IdleAnon)))
 	p.row(w, "peak under load", fmt.Sprintf("%s sampled every 50ms, %s VmHWM", mb(m.PeakSampled), mb(m.HighWater)))
 }
 

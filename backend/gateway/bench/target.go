@@ -362,16 +362,25 @@ func (r remoteUpstream) requests(ctx context.Context) (int64, error) {
 	return s.Requests, nil
 }
 
-// procMemory reads a process's resident set size and its peak (VmRSS, VmHWM) from
-// /proc/<pid>/status, in bytes; Linux only.
-func procMemory(pid int) (rss, hwm uint64, err error) {
+// procMem is a process's memory from /proc/<pid>/status, in bytes.
+type procMem struct {
+	// RSS is VmRSS; Anon its anonymous part (RssAnon: heap and stacks, what the process itself
+	// allocated), the rest being pages of files it maps, chiefly its executable; HWM is VmHWM.
+	RSS, Anon, HWM uint64
+}
+
+// procMemory reads a process's memory from /proc/<pid>/status; Linux only.
+func procMemory(pid int) (procMem, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, 0, fmt.Errorf("read process memory: %w", err)
+		return procMem{}, fmt.Errorf("read process memory: %w", err)
 	}
+	var m procMem
+	fields := map[string]*uint64{"VmRSS": &m.RSS, "RssAnon": &m.Anon, "VmHWM": &m.HWM}
 	for line := range strings.Lines(string(data)) {
 		name, rest, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
+		dst := fields[name]
+		if !ok || dst == nil {
 			continue
 		}
 		f := strings.Fields(rest)
@@ -380,16 +389,12 @@ func procMemory(pid int) (rss, hwm uint64, err error) {
 		}
 		kb, perr := strconv.ParseUint(f[0], 10, 64)
 		if perr != nil {
-			return 0, 0, fmt.Errorf("parse %s: %w", name, perr)
+			return procMem{}, fmt.Errorf("parse %s: %w", name, perr)
 		}
-		if name == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
+		*dst = kb << 10
 	}
-	if rss == 0 {
-		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if m.RSS == 0 {
+		return procMem{}, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 	}
-	return rss, hwm, nil
+	return m, nil
 }
