@@ -438,10 +438,6 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	examples, err := train.ReadJSONLFile(*data)
-	if err != nil {
-		return err
-	}
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		return err
@@ -452,46 +448,25 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 	}
 	defer e.Close()
 	m := e.model
-	tmpl, err := train.ChatTemplate(tok.ChatTemplate(), m.Config.ModelType, c.log)
-	if err != nil {
-		return err
-	}
-	seqs, st, err := train.Tokenize(examples, tok, tmpl, train.TokenizeOptions{MaxLen: min(*seq, m.Config.MaxPositionEmbeddings), EOS: m.EOSTokenIDs()})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "data: %d examples → %d sequences, %d tokens (%d trained), %d truncated, %d dropped\n",
-		st.Examples, len(seqs), st.Tokens, st.CompletionTokens, st.Truncated, st.Dropped)
-
-	ckptDir := filepath.Join(*out, "checkpoints")
-	from := *resume
-	if from == "auto" {
-		from, err = train.LatestCheckpoint(ckptDir)
-		if errors.Is(err, train.ErrNoCheckpoint) {
-			from = ""
-		} else if err != nil {
-			return err
-		}
-	}
 	maxNorm := *clip
 	if maxNorm == 0 {
 		maxNorm = -1 // the trainer's zero means its default
 	}
-	tr, err := train.New(m, seqs, train.Config{
+	job := train.Job{Data: *data, Out: *out, Resume: *resume, MaxLen: *seq, Config: train.Config{
 		LoRA:         lora.Config{Rank: *rank, Alpha: *alpha, Dropout: *dropout},
 		LearningRate: *lr, MinLearningRate: *minLR, WarmupSteps: *warmup, Steps: *steps, Epochs: *epochs,
 		BatchSize: *batch, GradAccum: *accum, WeightDecay: *wd, MaxGradNorm: maxNorm, Seed: *seed,
-		CheckpointDir: ckptDir, CheckpointEvery: *saveEvery, Resume: from, Logger: c.log,
-	})
-	if err != nil {
-		return err
-	}
-	defer tr.Close()
-	if from != "" {
-		fmt.Fprintf(c.stdout, "resuming from %s at step %d\n", from, tr.State().Step)
-	}
-	fmt.Fprintf(c.stdout, "training %s (%s, %s) on %s for %d steps\n", dir, m.Config.ModelType, m.DType(), e.backend.String(), tr.TotalSteps())
-	res, err := tr.Run(ctx, func(p train.Progress) {
+		CheckpointEvery: *saveEvery, Logger: c.log,
+	}}
+	res, err := train.RunJob(ctx, m, tok, job, func(s train.JobStart) {
+		st := s.Stats
+		fmt.Fprintf(c.stdout, "data: %d examples → %d sequences, %d tokens (%d trained), %d truncated, %d dropped\n",
+			st.Examples, s.Sequences, st.Tokens, st.CompletionTokens, st.Truncated, st.Dropped)
+		if s.ResumedFrom != "" {
+			fmt.Fprintf(c.stdout, "resuming from %s at step %d\n", s.ResumedFrom, s.Step)
+		}
+		fmt.Fprintf(c.stdout, "training %s (%s, %s) on %s for %d steps\n", dir, m.Config.ModelType, m.DType(), e.backend.String(), s.Steps)
+	}, func(p train.Progress) {
 		fmt.Fprintf(c.stdout, "step %d/%d  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  epoch %.2f  elapsed %s  eta %s\n",
 			p.Step, p.Steps, p.Loss, p.LearningRate, p.GradNorm, p.TokensPerSec, p.Epoch,
 			p.Elapsed.Round(time.Second), p.ETA.Round(time.Second))
@@ -502,10 +477,7 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	if err := tr.SaveAdapter(*out); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "adapter saved to %s (final loss %.4f, %d tokens)\n", *out, res.State.Loss, res.State.Tokens)
+	fmt.Fprintf(c.stdout, "adapter saved to %s (final loss %.4f, %d tokens)\n", res.Adapter, res.State.Loss, res.State.Tokens)
 	return nil
 }
 

@@ -69,6 +69,10 @@ type Config struct {
 	Resume string
 	// Logger receives progress and warnings; nil means slog.Default().
 	Logger *slog.Logger
+
+	// keepAdapter trains the adapter already attached to the model (RunJob's Job.Adapter)
+	// instead of a fresh one.
+	keepAdapter bool
 }
 
 func (c *Config) defaults() {
@@ -230,8 +234,10 @@ func New(m *lm.Model, data []Sequence, cfg Config) (*Trainer, error) {
 		}
 		t.state, moments = st, mom
 	} else {
-		if _, err := m.NewAdapter(cfg.LoRA); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+		if !cfg.keepAdapter || m.Adapter() == nil {
+			if _, err := m.NewAdapter(cfg.LoRA); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
 		}
 		if err := m.Store().SetRNGStateFromSeed(int64(cfg.Seed)); err != nil {
 			return nil, fmt.Errorf("train: seed dropout: %w", err)

@@ -432,6 +432,33 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest, onDelta func
 	return done, err
 }
 
+// Train trains an adapter in the worker. Progress goes to onProgress as it arrives. A worker
+// that dies meanwhile ends it with a *DeadError; a Train with Resume then continues from the
+// last checkpoint in a new worker.
+func (c *Client) Train(ctx context.Context, req TrainRequest, onProgress func(TrainProgress)) (TrainResult, error) {
+	cn, err := c.getConn(ctx)
+	if err != nil {
+		return TrainResult{}, err
+	}
+	var res TrainResult
+	err = c.call(ctx, cn, Message{Type: TypeTrain, Train: &req}, func(m Message) (bool, error) {
+		switch {
+		case m.Type == TypeTrainProgress && m.TrainProgress != nil:
+			if onProgress != nil {
+				onProgress(*m.TrainProgress)
+			}
+			return false, nil
+		case m.Type == TypeTrainDone && m.TrainDone != nil:
+			res = *m.TrainDone
+			return true, nil
+		case m.Type == TypeError && m.Error != nil:
+			return true, m.Error
+		}
+		return true, unexpected(m)
+	})
+	return res, err
+}
+
 // Unload frees a model in the worker and forgets it.
 func (c *Client) Unload(ctx context.Context, model string) error {
 	c.mu.Lock()
@@ -525,10 +552,10 @@ func (c *Client) await(ctx context.Context, cn *conn, id uint64, cl *call, cance
 	handle := func() (bool, error) {
 		for _, m := range cl.pop() {
 			if stopErr != nil {
-				if m.Type == TypeDone || m.Type == TypeError || m.Type == TypeHello || m.Type == TypeLoaded || m.Type == TypeOK {
+				if m.Type == TypeDone || m.Type == TypeTrainDone || m.Type == TypeError || m.Type == TypeHello || m.Type == TypeLoaded || m.Type == TypeOK {
 					return true, stopErr
 				}
-				continue // deltas after the stop
+				continue // deltas or progress after the stop
 			}
 			final, err := each(m)
 			if final {

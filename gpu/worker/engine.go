@@ -36,6 +36,10 @@ type Runner interface {
 	// (an error from it stops the generation and is returned).
 	Generate(ctx context.Context, req GenerateRequest, onDelta func(Delta) error) (Done, error)
 	Unload(ctx context.Context, model string) error
+	// Train trains a LoRA adapter; onProgress, when not nil, receives each step's progress.
+	// When ctx ends, training stops at a step boundary, writes a checkpoint and returns ctx's
+	// error (a TrainRequest with Resume continues from there).
+	Train(ctx context.Context, req TrainRequest, onProgress func(TrainProgress)) (TrainResult, error)
 	Close() error
 }
 

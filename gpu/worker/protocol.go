@@ -13,9 +13,10 @@ import (
 // (a stale binary left running across an upgrade).
 const ProtocolVersion = 1
 
-// Message types. The parent sends health, load, generate, cancel and unload; the worker answers
-// each request by its ID: health with hello, load with loaded, generate with delta messages
-// (streaming only) then done, unload with ok, and any of them with error instead. Cancel has no
+// Message types. The parent sends health, load, generate, train, cancel and unload; the worker
+// answers each request by its ID: health with hello, load with loaded, generate with delta
+// messages (streaming only) then done, train with train_progress messages then train_done,
+// unload with ok, and any of them with error instead. Cancel has no
 // answer of its own: the request it names ends with an error of code CodeCanceled (or its normal
 // answer, if it finished first). The worker also sends one hello with ID 0 as soon as it is ready.
 const (
@@ -28,8 +29,12 @@ const (
 	TypeDone     = "done"
 	TypeCancel   = "cancel"
 	TypeUnload   = "unload"
-	TypeOK       = "ok"
-	TypeError    = "error"
+	// TypeTrain trains a LoRA adapter; a cancel stops it at a step boundary with a checkpoint.
+	TypeTrain         = "train"
+	TypeTrainProgress = "train_progress"
+	TypeTrainDone     = "train_done"
+	TypeOK            = "ok"
+	TypeError         = "error"
 )
 
 // Message is one line of the protocol: a JSON object followed by a newline, in both directions.
@@ -46,7 +51,11 @@ type Message struct {
 	Delta    *Delta           `json:"delta,omitempty"`
 	Done     *Done            `json:"done,omitempty"`
 	Unload   *UnloadRequest   `json:"unload,omitempty"`
-	Error    *Error           `json:"error,omitempty"`
+
+	Train         *TrainRequest  `json:"train,omitempty"`
+	TrainProgress *TrainProgress `json:"train_progress,omitempty"`
+	TrainDone     *TrainResult   `json:"train_done,omitempty"`
+	Error         *Error         `json:"error,omitempty"`
 }
 
 // Hello is the worker's handshake and health report.
@@ -179,6 +188,75 @@ func doneOf(r generate.Result) Done {
 // UnloadRequest frees a model.
 type UnloadRequest struct {
 	Model string `json:"model"`
+}
+
+// TrainRequest trains a LoRA adapter on a base model, as `opentracy model train` does (the
+// same steps: train.RunJob). The worker loads the base model for the run alone: training
+// changes the model under it, so a model loaded for serving is never used. Zero
+// hyperparameters take the trainer's defaults (see train.Config).
+type TrainRequest struct {
+	// BaseDir is the base model's Hugging Face folder.
+	BaseDir string `json:"base_dir"`
+	// AdapterDir is a PEFT adapter to train further; empty trains a fresh one.
+	AdapterDir string `json:"adapter_dir,omitempty"`
+	// Data is an OpenAI chat fine-tuning JSONL file.
+	Data string `json:"data"`
+	// OutDir receives the adapter (PEFT format) when training ends.
+	OutDir string `json:"out_dir"`
+	// CheckpointDir receives checkpoints (default OutDir/checkpoints).
+	CheckpointDir string `json:"checkpoint_dir,omitempty"`
+	// Resume continues from the latest checkpoint in CheckpointDir, if there is one: after a
+	// cancel, or in a restarted worker after the last one died.
+	Resume bool `json:"resume,omitempty"`
+
+	Rank          int      `json:"rank,omitempty"`
+	Alpha         float64  `json:"alpha,omitempty"`
+	Dropout       float64  `json:"dropout,omitempty"`
+	TargetModules []string `json:"target_modules,omitempty"`
+	LearningRate  float64  `json:"learning_rate,omitempty"`
+	MinLR         float64  `json:"min_learning_rate,omitempty"`
+	// Steps of optimisation; when 0, Epochs passes over the data.
+	Steps       int     `json:"steps,omitempty"`
+	Epochs      float64 `json:"epochs,omitempty"`
+	BatchSize   int     `json:"batch_size,omitempty"`
+	GradAccum   int     `json:"grad_accum,omitempty"`
+	MaxSeqLen   int     `json:"max_seq_len,omitempty"`
+	WarmupSteps int     `json:"warmup_steps,omitempty"`
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	// MaxGradNorm clips the gradient norm (0: the default, negative: no clipping).
+	MaxGradNorm float64 `json:"max_grad_norm,omitempty"`
+	Seed        uint64  `json:"seed,omitempty"`
+	// CheckpointEvery writes a checkpoint every that many steps (always at the end and on a
+	// cancel); 0 only then.
+	CheckpointEvery int `json:"checkpoint_every,omitempty"`
+}
+
+// TrainProgress is reported after every optimizer step.
+type TrainProgress struct {
+	Step         int     `json:"step"`
+	Steps        int     `json:"steps"`
+	Loss         float64 `json:"loss"`
+	LearningRate float64 `json:"learning_rate"`
+	GradNorm     float64 `json:"grad_norm"`
+	TokensPerSec float64 `json:"tokens_per_sec"`
+	Epoch        float64 `json:"epoch"`
+	ETASeconds   float64 `json:"eta_s"`
+	// ElapsedSeconds is this run's time so far (in this worker: not counting a dead one's).
+	ElapsedSeconds float64 `json:"elapsed_s"`
+}
+
+// TrainResult ends a training run.
+type TrainResult struct {
+	// Steps is the number of optimizer steps done, of the run's total; Loss the last one's.
+	Steps  int     `json:"steps"`
+	Loss   float64 `json:"loss"`
+	Tokens int64   `json:"tokens"`
+	// AdapterDir is where the adapter was saved; Checkpoint the last checkpoint written.
+	AdapterDir string `json:"adapter_dir"`
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// ResumedFrom is the checkpoint the run continued ("" for none) and ResumedStep its step.
+	ResumedFrom string `json:"resumed_from,omitempty"`
+	ResumedStep int    `json:"resumed_step,omitempty"`
 }
 
 // Error codes.

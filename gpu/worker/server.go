@@ -144,6 +144,20 @@ func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 				}
 				return Message{Type: TypeDone, Done: &done}
 			})
+		case msg.Type == TypeTrain && msg.Train != nil:
+			req := *msg.Train
+			id := msg.ID
+			spawn(id, func(ctx context.Context) Message {
+				res, err := s.engine.Train(ctx, req, func(p TrainProgress) {
+					if err := out.send(Message{ID: id, Type: TypeTrainProgress, TrainProgress: &p}); err != nil {
+						s.log.Debug("cannot send training progress", "id", id, "err", err)
+					}
+				})
+				if err != nil {
+					return errorMessage(err)
+				}
+				return Message{Type: TypeTrainDone, TrainDone: &res}
+			})
 		case msg.Type == TypeUnload && msg.Unload != nil:
 			if err := s.engine.Unload(ctx, msg.Unload.Model); err != nil {
 				s.reply(out, msg.ID, err)
