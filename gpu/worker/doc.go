@@ -25,7 +25,9 @@
 // hello), load a model folder (and adapter) under an id (loaded, with what the parent needs to
 // plan requests: template, context length, sampling defaults), generate from chat messages or
 // prompt token ids with sampling parameters (a delta per token when streaming, then done with
-// the usage and finish reason), cancel a request by its id, unload. Any request may be answered
+// the usage and finish reason), train a LoRA adapter (train.RunJob, as the CLI does; a
+// train_progress per step, then train_done), cancel a request by its id (training stops at a
+// step boundary with a checkpoint), unload. Any request may be answered
 // by an error with a code. The worker's descriptor 1 points at stderr, so that native libraries
 // printing on stdout cannot break the stream; its logs are slog JSON on stderr, which the
 // client relays to the app's log and keeps the last lines of for death reports.
@@ -38,4 +40,6 @@
 // through the Client are loaded again in it when next used. A cancelled request (its context)
 // sends a cancel and waits for the worker to end it; a worker that does not within CancelWait
 // is stuck, and is killed. The worker exits when its stdin ends, so it never outlives the app.
+// Training does not restart by itself: the caller sends the train request again with Resume, and
+// the new worker continues from the last checkpoint.
 package worker

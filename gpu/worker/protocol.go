@@ -11,7 +11,7 @@ import (
 
 // ProtocolVersion is what Hello.Protocol carries; the parent refuses a worker speaking another
 // (a stale binary left running across an upgrade).
-const ProtocolVersion = 1
+const ProtocolVersion = 2 // 2: train
 
 // Message types. The parent sends health, load, generate, train, cancel and unload; the worker
 // answers each request by its ID: health with hello, load with loaded, generate with delta

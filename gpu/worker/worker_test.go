@@ -183,6 +183,14 @@ func TestProtocolRoundTrip(t *testing.T) {
 			Generation: worker.Defaults{Temperature: &temp}}},
 		{ID: 3, Type: worker.TypeDone, Done: &worker.Done{Text: "hi", Tokens: []int{4}, FinishReason: "stop", PromptTokens: 2, CompletionTokens: 2}},
 		{ID: 4, Type: worker.TypeError, Error: &worker.Error{Code: worker.CodeContextLength, Message: "too long"}},
+		{ID: 5, Type: worker.TypeTrain, Train: &worker.TrainRequest{BaseDir: "b", AdapterDir: "a", Data: "d.jsonl", OutDir: "o",
+			CheckpointDir: "c", Resume: true, Rank: 8, Alpha: 16, Dropout: 0.1, TargetModules: []string{"q_proj"}, LearningRate: 1e-4,
+			MinLR: 1e-6, Steps: 10, Epochs: 2, BatchSize: 4, GradAccum: 2, MaxSeqLen: 512, WarmupSteps: 1, WeightDecay: 0.01,
+			MaxGradNorm: -1, Seed: 1<<63 + 1, CheckpointEvery: 5}},
+		{ID: 5, Type: worker.TypeTrainProgress, TrainProgress: &worker.TrainProgress{Step: 2, Steps: 10, Loss: 1.25, LearningRate: 1e-4,
+			GradNorm: 0.5, TokensPerSec: 300, Epoch: 0.2, ETASeconds: 12.5, ElapsedSeconds: 3}},
+		{ID: 5, Type: worker.TypeTrainDone, TrainDone: &worker.TrainResult{Steps: 10, Loss: 0.5, Tokens: 99, AdapterDir: "o",
+			Checkpoint: "c/step-000010", ResumedFrom: "c/step-000004", ResumedStep: 4}},
 	} {
 		data, err := json.Marshal(m)
 		if err != nil {
