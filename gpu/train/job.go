@@ -53,6 +53,10 @@ type JobResult struct {
 	Adapter string
 }
 
+// ErrData marks a job that failed on its training data (missing or unreadable file, a malformed
+// line, no example left after tokenizing): the request, not the engine, is at fault.
+var ErrData = errors.New("training data")
+
 // RunJob runs job on m (its adapter is replaced) with tok, m's tokenizer. onStart and
 // onProgress may be nil. When ctx ends, training stops at a step boundary with a checkpoint;
 // the result then says where (Checkpoint, State) and the error wraps ctx's.
@@ -64,7 +68,7 @@ func RunJob(ctx context.Context, m *lm.Model, tok *tokenizer.Tokenizer, job Job,
 	}
 	examples, err := ReadJSONLFile(job.Data)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("%w: %w", ErrData, err)
 	}
 	tmpl, err := ChatTemplate(tok.ChatTemplate(), m.Config.ModelType, log)
 	if err != nil {
@@ -76,7 +80,7 @@ func RunJob(ctx context.Context, m *lm.Model, tok *tokenizer.Tokenizer, job Job,
 	}
 	seqs, st, err := Tokenize(examples, tok, tmpl, TokenizeOptions{MaxLen: maxLen, EOS: m.EOSTokenIDs()})
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("%w: %w", ErrData, err)
 	}
 	res.Stats, res.Sequences = st, len(seqs)
 

@@ -79,6 +79,9 @@ func (e *Engine) Train(ctx context.Context, req TrainRequest, onProgress func(Tr
 		if errors.As(err, &we) {
 			return out, err
 		}
+		if errors.Is(err, train.ErrData) {
+			return out, errorf(CodeInvalidRequest, "%w", err)
+		}
 		e.log.Error("training failed", "err", err)
 		return out, errorf(CodeInternal, "%w", err)
 	}

@@ -268,3 +268,26 @@ func TestTrainContinuesAnAdapter(t *testing.T) {
 	}
 	checkAdapter(t, e, f, res.AdapterDir)
 }
+
+// Bad training data is the request's fault: invalid_request, through the protocol too.
+func TestTrainRejectsBadData(t *testing.T) {
+	f := fix.get(t)
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte(`{"messages":[{"role":"user","content":"no answer"}]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := worker.NewEngine(worker.EngineOptions{Logger: testLogger(t)})
+	defer e.Close()
+	pe := worker.NewEngine(worker.EngineOptions{Logger: testLogger(t)})
+	c := worker.NewPipeClient(pe, testLogger(t))
+	defer c.Close()
+	for name, r := range map[string]worker.Runner{"engine": e, "pipe": c} {
+		for data, want := range map[string]string{bad: "line 1", filepath.Join(t.TempDir(), "missing.jsonl"): "no such file"} {
+			_, err := r.Train(t.Context(), trainRequest(t, f, data), nil)
+			var we *worker.Error
+			if !errors.As(err, &we) || we.Code != worker.CodeInvalidRequest || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s, %s: %v; want invalid_request naming %q", name, filepath.Base(data), err, want)
+			}
+		}
+	}
+}
