@@ -438,6 +438,10 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	examples, err := train.ReadJobData(*data)
+	if err != nil {
+		return err
+	}
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		return err
@@ -452,7 +456,7 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 	if maxNorm == 0 {
 		maxNorm = -1 // the trainer's zero means its default
 	}
-	job := train.Job{Data: *data, Out: *out, Resume: *resume, MaxLen: *seq, Config: train.Config{
+	job := train.Job{Data: *data, Examples: examples, Out: *out, Resume: *resume, MaxLen: *seq, Config: train.Config{
 		LoRA:         lora.Config{Rank: *rank, Alpha: *alpha, Dropout: *dropout},
 		LearningRate: *lr, MinLearningRate: *minLR, WarmupSteps: *warmup, Steps: *steps, Epochs: *epochs,
 		BatchSize: *batch, GradAccum: *accum, WeightDecay: *wd, MaxGradNorm: maxNorm, Seed: *seed,

@@ -21,6 +21,9 @@ const ResumeAuto = "auto"
 type Job struct {
 	// Data is an OpenAI chat fine-tuning JSONL file.
 	Data string
+	// Examples, when set, are Data already read (ReadJobData): callers read it before loading
+	// a model, so that bad data fails in a moment rather than after the weights load.
+	Examples []Example
 	// Out receives the adapter (PEFT format) when training ends; "" saves none.
 	Out string
 	// CheckpointDir receives checkpoints (default Out/checkpoints).
@@ -57,6 +60,15 @@ type JobResult struct {
 // line, no example left after tokenizing): the request, not the engine, is at fault.
 var ErrData = errors.New("training data")
 
+// ReadJobData reads a job's JSONL data; its errors are ErrData.
+func ReadJobData(path string) ([]Example, error) {
+	examples, err := ReadJSONLFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	return examples, nil
+}
+
 // RunJob runs job on m (its adapter is replaced) with tok, m's tokenizer. onStart and
 // onProgress may be nil. When ctx ends, training stops at a step boundary with a checkpoint;
 // the result then says where (Checkpoint, State) and the error wraps ctx's.
@@ -66,9 +78,12 @@ func RunJob(ctx context.Context, m *lm.Model, tok *tokenizer.Tokenizer, job Job,
 	if log == nil {
 		log = slog.Default()
 	}
-	examples, err := ReadJSONLFile(job.Data)
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrData, err)
+	examples := job.Examples
+	if examples == nil {
+		var err error
+		if examples, err = ReadJobData(job.Data); err != nil {
+			return res, err
+		}
 	}
 	tmpl, err := ChatTemplate(tok.ChatTemplate(), m.Config.ModelType, log)
 	if err != nil {

@@ -38,6 +38,10 @@ func (e *Engine) Train(ctx context.Context, req TrainRequest, onProgress func(Tr
 	if req.BaseDir == "" || req.Data == "" || req.OutDir == "" {
 		return TrainResult{}, errorf(CodeInvalidRequest, "train: a base model folder, a data file and an output folder are required")
 	}
+	examples, err := train.ReadJobData(req.Data)
+	if err != nil {
+		return TrainResult{}, errorf(CodeInvalidRequest, "%w", err)
+	}
 	b, err := e.getBackend()
 	if err != nil {
 		return TrainResult{}, &Error{Code: CodeBackend, Message: err.Error(), cause: err}
@@ -56,6 +60,7 @@ func (e *Engine) Train(ctx context.Context, req TrainRequest, onProgress func(Tr
 		return TrainResult{}, errorf(CodeLoadFailed, "train: %w", err)
 	}
 	job := req.job()
+	job.Examples = examples
 	job.Config.Logger = e.log
 	var cb func(train.Progress)
 	if onProgress != nil {
