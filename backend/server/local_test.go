@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -97,14 +96,7 @@ func TestLocalModelThroughTheGateway(t *testing.T) {
 	var streamed strings.Builder
 	var usage *goopenai.Usage
 	var streamedFinish goopenai.FinishReason
-	for {
-		chunk, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, chunk := range readChatStream(t, stream) {
 		if chunk.Usage != nil {
 			usage = chunk.Usage
 		}

@@ -87,14 +87,7 @@ func TestGoOpenAIClientThroughTheGateway(t *testing.T) {
 		defer stream.Close()
 		var text strings.Builder
 		var usage *goopenai.Usage
-		for {
-			chunk, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, chunk := range readChatStream(t, stream) {
 			if chunk.Usage != nil {
 				usage = chunk.Usage
 			}
@@ -133,14 +126,7 @@ func TestGoOpenAIClientThroughTheGateway(t *testing.T) {
 		}
 		defer stream.Close()
 		args := map[int]string{}
-		for {
-			chunk, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, chunk := range readChatStream(t, stream) {
 			for _, c := range chunk.Choices {
 				for _, tc := range c.Delta.ToolCalls {
 					args[*tc.Index] += tc.Function.Arguments
@@ -256,5 +242,21 @@ func TestProvidersAndAliasesAPI(t *testing.T) {
 	list := readBody(t, ts.do(t, "GET", "/api/aliases", TokenHeader, testToken))
 	if gjson.Get(list, "0.name").String() != "smart" || gjson.Get(list, "0.strategy").String() != "fallback" {
 		t.Errorf("aliases %s", list)
+	}
+}
+
+// readChatStream reads a go-openai chat stream to its end and returns its chunks.
+func readChatStream(t *testing.T, stream *goopenai.ChatCompletionStream) []goopenai.ChatCompletionStreamResponse {
+	t.Helper()
+	var chunks []goopenai.ChatCompletionStreamResponse
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return chunks
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, chunk)
 	}
 }
