@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	_ "github.com/gomlx/gomlx/backends/default" // the pure-Go backend and XLA (PJRT plugins)
 
 	"opentracy/backend/config"
@@ -230,11 +232,16 @@ func (e *engine) Close() {
 
 // load opens the backend and loads the model in dir, with the adapter folder if not empty.
 func (c *modelCLI) load(ctx context.Context, dir, adapter string) (*engine, error) {
+	return c.loadAs(ctx, dir, adapter, dtypes.InvalidDType)
+}
+
+// loadAs loads with a compute dtype (InvalidDType: the backend's default, see lm.Options).
+func (c *modelCLI) loadAs(ctx context.Context, dir, adapter string, dtype dtypes.DType) (*engine, error) {
 	b, err := engineBackend()
 	if err != nil {
 		return nil, err
 	}
-	m, err := lm.Load(ctx, b, dir, lm.Options{Logger: c.log})
+	m, err := lm.Load(ctx, b, dir, lm.Options{Logger: c.log, DType: dtype})
 	if err != nil {
 		b.Finalize()
 		return nil, err
@@ -858,11 +865,19 @@ func (c *modelCLI) logits(ctx context.Context, args []string) error {
 	adapter := fs.String("adapter", "", "LoRA adapter folder to apply")
 	idsFlag := fs.String("ids", "", "comma-separated token ids of one sequence (required)")
 	outPath := fs.String("out", "", "output: FILE.npy (NumPy float32 [1, T, V]) or any other name for raw little-endian float32 plus FILE.json with the shape (required)")
+	dtypeName := fs.String("dtype", "", "compute dtype: float32, bfloat16 or float16 (default: the checkpoint's on XLA, float32 on the Go backend)")
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if err := c.require(fs, "model", "ids", "out"); err != nil {
 		return err
+	}
+	dtype := dtypes.InvalidDType
+	if *dtypeName != "" {
+		var ok bool
+		if dtype, ok = computeDType(*dtypeName); !ok {
+			return fmt.Errorf("--dtype %q: want float32, bfloat16 or float16", *dtypeName)
+		}
 	}
 	var ids []int
 	for _, f := range strings.Split(*idsFlag, ",") {
@@ -876,7 +891,7 @@ func (c *modelCLI) logits(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := c.load(ctx, dir, *adapter)
+	e, err := c.loadAs(ctx, dir, *adapter, dtype)
 	if err != nil {
 		return err
 	}
@@ -899,6 +914,19 @@ func (c *modelCLI) logits(ctx context.Context, args []string) error {
 		"out": *outPath, "shape": shape, "dtype": "float32", "argmax": argmax,
 		"model_dtype": e.model.DType().String(), "backend": e.backend.String(), "seconds": elapsed.Seconds(),
 	})
+}
+
+// computeDType names the dtypes lm.Options.DType accepts, as --dtype spells them.
+func computeDType(name string) (dtypes.DType, bool) {
+	switch name {
+	case "float32":
+		return dtypes.Float32, true
+	case "bfloat16":
+		return dtypes.BFloat16, true
+	case "float16":
+		return dtypes.Float16, true
+	}
+	return dtypes.InvalidDType, false
 }
 
 // writeLogits writes rows ([T][V]) as .npy (by extension) or raw float32 + a JSON sidecar.
@@ -969,6 +997,7 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 	rank := fs.Int("rank", 16, "train: LoRA rank (alpha 2×rank, all linear layers)")
 	maxNew := fs.Int("max-new-tokens", 256, "decode: tokens generated per run")
 	promptLen := fs.Int("prompt-len", 16, "decode: prompt tokens")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the timed runs to this file (go tool pprof)")
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -1000,6 +1029,8 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer e.Close()
+	prof := &timedProfile{path: *cpuProfile}
+	defer prof.stop() //nolint:errcheck // stopped and checked below; this covers early returns
 	report := map[string]any{
 		"mode": *mode, "model": dir, "backend": e.backend.String(), "device": e.backend.DeviceDescription(0),
 		"dtype": e.model.DType().String(), "batch": *batch, "load_s": time.Since(loadStart).Seconds(),
@@ -1013,9 +1044,12 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 		return ids
 	}
 	if isTrain {
-		err = c.benchTrain(ctx, e.model, report, randomIDs, *seq, *batch, *rank, *warmup, *steps)
+		err = c.benchTrain(ctx, e.model, report, randomIDs, *seq, *batch, *rank, *warmup, *steps, prof)
 	} else {
-		err = c.benchDecode(ctx, e.model, report, randomIDs, *promptLen, *maxNew, *batch, *warmup, *steps)
+		err = c.benchDecode(ctx, e.model, report, randomIDs, *promptLen, *maxNew, *batch, *warmup, *steps, prof)
+	}
+	if stopErr := prof.stop(); err == nil {
+		err = stopErr
 	}
 	if err != nil {
 		return err
@@ -1025,7 +1059,7 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 
 // benchTrain times LoRA training steps on random sequences of full length (loss on every
 // token, as a causal-LM fine-tune with labels = inputs).
-func (c *modelCLI) benchTrain(ctx context.Context, m *lm.Model, report map[string]any, randomIDs func(int) []int, seq, batch, rank, warmup, steps int) error {
+func (c *modelCLI) benchTrain(ctx context.Context, m *lm.Model, report map[string]any, randomIDs func(int) []int, seq, batch, rank, warmup, steps int, prof *timedProfile) error {
 	if seq < 2 || seq > m.Config.MaxPositionEmbeddings {
 		return fmt.Errorf("--seq %d: want 2..%d", seq, m.Config.MaxPositionEmbeddings)
 	}
@@ -1043,11 +1077,21 @@ func (c *modelCLI) benchTrain(ctx context.Context, m *lm.Model, report map[strin
 	defer tr.Close()
 	var times []time.Duration
 	var losses []float64
+	var profErr error
+	if warmup == 0 {
+		profErr = prof.start()
+	}
 	if _, err := tr.Run(ctx, func(p train.Progress) {
 		times = append(times, p.StepTime)
 		losses = append(losses, p.Loss)
+		if len(times) == warmup && profErr == nil {
+			profErr = prof.start()
+		}
 	}); err != nil {
 		return err
+	}
+	if profErr != nil {
+		return profErr
 	}
 	timed := times[warmup:]
 	var total time.Duration
@@ -1064,7 +1108,7 @@ func (c *modelCLI) benchTrain(ctx context.Context, m *lm.Model, report map[strin
 }
 
 // benchDecode times greedy generation of exactly maxNew tokens per row (EOS ignored).
-func (c *modelCLI) benchDecode(ctx context.Context, m *lm.Model, report map[string]any, randomIDs func(int) []int, promptLen, maxNew, batch, warmup, runs int) error {
+func (c *modelCLI) benchDecode(ctx context.Context, m *lm.Model, report map[string]any, randomIDs func(int) []int, promptLen, maxNew, batch, warmup, runs int, prof *timedProfile) error {
 	prompts := make([][]int, batch)
 	for i := range prompts {
 		prompts[i] = randomIDs(promptLen)
@@ -1072,10 +1116,21 @@ func (c *modelCLI) benchDecode(ctx context.Context, m *lm.Model, report map[stri
 	params := generate.Params{MaxTokens: maxNew, Temperature: 0, EOS: []int{}}
 	var totals, decodes []time.Duration
 	var firstRun time.Duration
+	var timed timedLM
 	for r := 0; r < warmup+runs; r++ {
+		if r == warmup {
+			timed = timedLM{LM: generate.FromModel(m)}
+			if err := prof.start(); err != nil {
+				return err
+			}
+		}
+		model := generate.FromModel(m)
+		if r >= warmup {
+			model = &timed
+		}
 		start := time.Now()
 		var first time.Time
-		res, err := generate.Generate(ctx, generate.FromModel(m), nil, prompts, params, func(ch generate.Chunk) error {
+		res, err := generate.Generate(ctx, model, nil, prompts, params, func(ch generate.Chunk) error {
 			if first.IsZero() {
 				first = time.Now()
 			}
@@ -1104,7 +1159,80 @@ func (c *modelCLI) benchDecode(ctx context.Context, m *lm.Model, report map[stri
 	report["total_s"] = durationStats(totals)
 	report["first_token_s"] = (total - decode).Seconds()
 	report["first_run_s"] = firstRun.Seconds()
+	// Where a timed run's time goes: prefill, decode steps (device call and logits readback),
+	// and the host's share per token (sampling, streaming, bookkeeping).
+	var sum time.Duration
+	for _, t := range totals {
+		sum += t
+	}
+	report["prefill_s"] = timed.prefill.Seconds() / float64(runs)
+	if timed.steps > 0 {
+		report["step_ms"] = float64(timed.stepTime.Microseconds()) / 1e3 / float64(timed.steps)
+		report["host_ms_per_token"] = float64((sum - timed.prefill - timed.stepTime).Microseconds()) / 1e3 / float64(runs*maxNew)
+	}
 	return nil
+}
+
+// timedProfile is a Go CPU profile of a benchmark's timed part only (compilation left out).
+type timedProfile struct {
+	path string
+	f    *os.File
+}
+
+func (p *timedProfile) start() error {
+	if p.path == "" || p.f != nil {
+		return nil
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	p.f = f
+	return nil
+}
+
+func (p *timedProfile) stop() error {
+	if p.f == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := p.f.Close()
+	p.f = nil
+	return err
+}
+
+// timedLM adds up the time spent in prefill and in decode steps.
+type timedLM struct {
+	generate.LM
+	prefill, stepTime time.Duration
+	steps             int
+}
+
+func (t *timedLM) Start(ctx context.Context, prompts [][]int, maxNew int) (generate.Session, [][]float32, error) {
+	start := time.Now()
+	s, logits, err := t.LM.Start(ctx, prompts, maxNew)
+	t.prefill += time.Since(start)
+	if err != nil {
+		return nil, nil, err
+	}
+	return timedSession{Session: s, lm: t}, logits, nil
+}
+
+type timedSession struct {
+	generate.Session
+	lm *timedLM
+}
+
+func (s timedSession) Step(ctx context.Context, tokens []int) ([][]float32, error) {
+	start := time.Now()
+	logits, err := s.Session.Step(ctx, tokens)
+	s.lm.stepTime += time.Since(start)
+	s.lm.steps++
+	return logits, err
 }
 
 func durationStats(ds []time.Duration) map[string]float64 {

@@ -144,9 +144,20 @@ func TestModelTrainGenerate(t *testing.T) {
 		t.Errorf("raw logits differ from the npy data, or sidecar %q", side)
 	}
 
+	// --dtype picks the compute dtype: bf16 logits are near the float32 ones, not equal.
+	out, _ = mustRun(t, "model", "logits", "--model", model, "--ids", "1,2,3", "--out", bin, "--dtype", "bfloat16")
+	if !strings.Contains(out, `"model_dtype":"BFloat16"`) {
+		t.Errorf("logits --dtype bfloat16: %q", out)
+	}
+	rawBF16, _ := os.ReadFile(bin)
+	if len(rawBF16) != len(rawBin) || bytes.Equal(rawBF16, rawBin) {
+		t.Errorf("bf16 logits: %d bytes, identical to float32: %v", len(rawBF16), bytes.Equal(rawBF16, rawBin))
+	}
+
+	profile := filepath.Join(dir, "decode.pprof")
 	for _, args := range [][]string{
 		{"--mode", "train", "--seq", "32", "--batch", "2", "--steps", "2", "--warmup", "1"},
-		{"--mode", "decode", "--max-new-tokens", "8", "--steps", "1"},
+		{"--mode", "decode", "--max-new-tokens", "8", "--steps", "1", "--cpuprofile", profile},
 	} {
 		out, _ := mustRun(t, append([]string{"model", "bench", "--model", model}, args...)...)
 		var rep map[string]any
@@ -156,6 +167,20 @@ func TestModelTrainGenerate(t *testing.T) {
 		if tps, _ := rep["tokens_per_s"].(float64); tps <= 0 || rep["backend"] != "go" {
 			t.Errorf("bench %v: %v", args, rep)
 		}
+		if args[1] == "decode" {
+			// The breakdown: prefill, the steps (7 after the prefill's token) and the host's share.
+			prefill, _ := rep["prefill_s"].(float64)
+			step, _ := rep["step_ms"].(float64)
+			host, ok := rep["host_ms_per_token"].(float64)
+			total, _ := rep["total_s"].(map[string]any)["median"].(float64)
+			if prefill <= 0 || step <= 0 || !ok || host < 0 || prefill+7*step/1e3 > total*1.01 {
+				t.Errorf("decode breakdown: prefill %vs, step %vms, host %vms/token, total %vs", prefill, step, host, total)
+			}
+		}
+	}
+	// A gzipped pprof profile of the timed runs.
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--cpuprofile wrote %d bytes (%v); want a gzipped profile", len(b), err)
 	}
 }
 
@@ -232,6 +257,7 @@ func TestModelUsageErrors(t *testing.T) {
 		{[]string{"model", "init-tiny", "--out", t.TempDir(), "--family", "gpt2"}, 1, "unknown family"},
 		{[]string{"model", "generate", "--model", "Nobody/Nothing", "--prompt", "x"}, 1, "neither a model folder nor a downloaded model"},
 		{[]string{"model", "bench", "--model", "x", "--mode", "fly"}, 1, "want train or decode"},
+		{[]string{"model", "logits", "--model", "x", "--ids", "1", "--out", "x.npy", "--dtype", "int8"}, 1, "want float32, bfloat16 or float16"},
 		{[]string{"model", "info"}, 2, "--model is required"},
 		{[]string{"model", "info", "--model", t.TempDir()}, 1, "neither a model folder nor a downloaded model"},
 	} {
