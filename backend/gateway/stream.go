@@ -166,12 +166,14 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 	}
 	g.setRouteHeaders(w, tr)
 	if !c.stream {
-		obs.whole(res.body)
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(res.body)))
 		w.WriteHeader(res.resp.Status)
 		_, _ = w.Write(res.body)
+		// The client has its answer before the trace reads it.
+		_ = http.NewResponseController(w).Flush()
 		tr.Status = res.resp.Status
+		obs.whole(res.body)
 		return
 	}
 
