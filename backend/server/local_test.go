@@ -182,7 +182,9 @@ func testLocalStreamCancelled(t *testing.T, client *goopenai.Client, sink *trace
 	}
 	st := lp.Loaded()
 	generated := st[0].CompletionTokens - before
-	if len(st) != 1 || st[0].Busy || generated < 3 || generated >= localtest.MaxPositions/2 {
+	// The three chunks read were the role and two tokens' text: at least 2 tokens, however
+	// quickly the cancel landed.
+	if len(st) != 1 || st[0].Busy || generated < 2 || generated >= localtest.MaxPositions/2 {
 		t.Fatalf("after the client left: %d tokens generated, %+v", generated, st)
 	}
 	time.Sleep(100 * time.Millisecond)
