@@ -173,19 +173,31 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fset.SetOutput(stderr)
 	var cfg bench.Config
 	cfg.RegisterFlags(fset)
+	serveUpstream := fset.String("serve-upstream", "", "serve only the fake upstream on this address (`127.0.0.1:0` for any port) until interrupted: the process a run starts for its fake")
+	upstreamInProcess := fset.Bool("upstream-in-process", false, "serve the fake upstream inside the harness's process rather than in one of its own (its direct round trip is then shorter than a real upstream's)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if cfg.Binary == "" && cfg.Target == "" {
-		self, err := os.Executable()
-		if err != nil {
+	if *serveUpstream != "" {
+		if err := bench.ServeUpstream(ctx, *serveUpstream, stdout); err != nil {
 			fmt.Fprintln(stderr, "opentracy bench:", err)
 			return 1
 		}
+		return 0
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "opentracy bench:", err)
+		return 1
+	}
+	if cfg.Binary == "" && cfg.Target == "" {
 		cfg.Binary = self
+	}
+	if !*upstreamInProcess && cfg.Upstream == "" {
+		cfg.UpstreamBinary = self
 	}
 	report, err := bench.Run(ctx, cfg, stdout)
 	if err != nil {

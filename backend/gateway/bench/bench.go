@@ -31,10 +31,15 @@ type Config struct {
 	// Model is requested in every call (default "gpt-4o-mini").
 	Model string
 	// Upstream is the base URL of a fake started elsewhere (this package's, see StartUpstream);
-	// empty starts one in this process, listening on UpstreamAddr (default "127.0.0.1:0"; a fixed
-	// port lets a gateway under comparison be configured before the run).
+	// empty starts one (see UpstreamBinary), listening on UpstreamAddr (default "127.0.0.1:0"; a
+	// fixed port lets a gateway under comparison be configured before the run).
 	Upstream     string
 	UpstreamAddr string
+	// UpstreamBinary is the opentracy executable the fake runs in, as `UpstreamBinary bench
+	// -serve-upstream UpstreamAddr`: a process of its own, as every real upstream is. Empty
+	// serves the fake inside this process, where its socket's two ends share the load
+	// generator's Go runtime and the direct round trip is shorter than any real upstream's.
+	UpstreamBinary string
 	// Binary is the opentracy executable, started as `Binary serve` in a child process so that
 	// its RSS is the gateway's alone; empty runs the gateway in this process (no RSS then).
 	Binary string
@@ -193,6 +198,8 @@ type TargetResult struct {
 type Report struct {
 	Mode                    string // ModeInProcess, ModeChild or ModeExternal
 	GatewayURL, UpstreamURL string
+	// UpstreamNote says where the fake upstream ran.
+	UpstreamNote string
 	// CPUs says where the processes ran; Dedicated that the gateway had its CPUs to itself.
 	CPUs      string
 	Dedicated bool
@@ -245,16 +252,26 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 
 	// The fake upstream.
 	var up upstreamControl
-	rep.UpstreamURL = cfg.Upstream
-	if cfg.Upstream == "" {
+	rep.UpstreamURL, rep.UpstreamNote = cfg.Upstream, "fake OpenAI served by another harness"
+	switch {
+	case cfg.Upstream == "" && cfg.UpstreamBinary == "":
 		u, err := StartUpstream(cfg.UpstreamAddr)
 		if err != nil {
 			return rep, err
 		}
 		defer func() { err = errors.Join(err, u.Close()) }()
-		up, rep.UpstreamURL = localUpstream{u}, u.BaseURL()
-	} else {
-		r, err := newRemoteUpstream(cfg.Upstream, newClient(cfg.Upstream, "", 4).hc)
+		up, rep.UpstreamURL, rep.UpstreamNote = localUpstream{u}, u.BaseURL(), "fake OpenAI on loopback, in the harness's process"
+	default:
+		if cfg.Upstream == "" {
+			c, err := startUpstreamChild(ctx, cfg.UpstreamBinary, cfg.UpstreamAddr)
+			if err != nil {
+				return rep, err
+			}
+			defer func() { err = errors.Join(err, c.stop()) }()
+			rep.UpstreamURL = c.url
+			rep.UpstreamNote = fmt.Sprintf("fake OpenAI on loopback, a process of its own: pid %d", c.pid)
+		}
+		r, err := newRemoteUpstream(rep.UpstreamURL, newClient(rep.UpstreamURL, "", 4).hc)
 		if err != nil {
 			return rep, err
 		}

@@ -8,16 +8,27 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// TestMain lets the test binary stand in for `opentracy serve`: re-executed with "serve" as its
-// first argument, it serves the in-process gateway the way serve will, so the child-process mode
-// is tested without building the real binary.
+// TestMain lets the test binary stand in for `opentracy serve` and `opentracy bench
+// -serve-upstream`: re-executed with "serve" as its first argument, it serves the in-process
+// gateway the way serve will; with "bench -serve-upstream ADDR", the fake upstream. So the child
+// processes are tested without building the real binary.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(fakeServe(os.Args[2:]))
+	}
+	if len(os.Args) == 4 && os.Args[1] == "bench" && os.Args[2] == "-serve-upstream" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := ServeUpstream(ctx, os.Args[3], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -116,6 +127,8 @@ func TestRunInProcess(t *testing.T) {
 	}
 }
 
+// TestRunChildProcess runs the gateway and the fake upstream as processes of their own, as
+// `opentracy bench` does.
 func TestRunChildProcess(t *testing.T) {
 	t.Parallel()
 	self, err := os.Executable()
@@ -123,7 +136,7 @@ func TestRunChildProcess(t *testing.T) {
 		t.Skip("no path to the test binary:", err)
 	}
 	cfg := tiny()
-	cfg.Binary = self
+	cfg.Binary, cfg.UpstreamBinary = self, self
 	cfg.Duration, cfg.Concurrency = 100*time.Millisecond, []int{2}
 	var out strings.Builder
 	rep, err := Run(t.Context(), cfg, &out)
@@ -133,6 +146,17 @@ func TestRunChildProcess(t *testing.T) {
 	checkReport(t, cfg, rep, out.String())
 	if rep.Mode != ModeChild {
 		t.Errorf("mode %q", rep.Mode)
+	}
+	// The fake's pid is printed; the process is gone once Run returns.
+	var pid int
+	if _, err := fmt.Sscanf(rep.UpstreamNote, "fake OpenAI on loopback, a process of its own: pid %d", &pid); err != nil || pid == os.Getpid() {
+		t.Fatalf("upstream %q (%v): want a child's pid", rep.UpstreamNote, err)
+	}
+	if !strings.Contains(out.String(), rep.UpstreamNote) {
+		t.Errorf("the header does not say where the fake ran:\n%s", out.String())
+	}
+	if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.Signal(0)) == nil {
+		t.Errorf("the fake upstream (pid %d) is still running after Run", pid)
 	}
 	if runtime.GOOS == "linux" {
 		m := rep.Memory

@@ -40,7 +40,7 @@ func (p *printer) header(cfg Config, rep Report, gw *gatewayUnderTest) {
 	p.line("OpenTracy gateway benchmark")
 	w := []int{10}
 	p.row(w, "gateway", fmt.Sprintf("%s (%s: %s)", rep.GatewayURL, rep.Mode, gw.note))
-	p.row(w, "upstream", rep.UpstreamURL+" (fake OpenAI on loopback)")
+	p.row(w, "upstream", fmt.Sprintf("%s (%s)", rep.UpstreamURL, rep.UpstreamNote))
 	p.row(w, "model", cfg.Model)
 	p.row(w, "harness", fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version()))
 	p.row(w, "cpus", rep.CPUs)

@@ -132,7 +132,37 @@ func startChild(ctx context.Context, binary, upstream string, procs int, cpus []
 	}
 	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--gateway-key", key)
 	cmd.Env = childEnv(dir, upstream, procs)
-	out := newLineWatcher("Gateway URL:")
+	c, err := startProcess(ctx, "gateway child", cmd, cpus, "Gateway URL:", func() { _ = os.RemoveAll(dir) })
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayUnderTest{url: c.url, key: key, mode: ModeChild, pid: c.pid,
+		note: fmt.Sprintf("%s serve, GOMAXPROCS=%d, pid %d", filepath.Base(binary), procs, c.pid), stop: c.stop}, nil
+}
+
+// startUpstreamChild runs the fake upstream as `binary bench -serve-upstream addr`, a process of
+// its own like a real upstream's; it runs on the harness's CPUs, whose pinning it inherits.
+func startUpstreamChild(ctx context.Context, binary, addr string) (child, error) {
+	cmd := exec.Command(binary, "bench", "-serve-upstream", addr)
+	cmd.Env = baseEnv()
+	return startProcess(ctx, "fake upstream", cmd, nil, upstreamMarker, nil)
+}
+
+// child is a process the harness started: the gateway or the fake upstream.
+type child struct {
+	url  string // what the process printed after its marker
+	pid  int
+	stop func() error
+}
+
+// startProcess starts cmd (on cpus, when given) and waits up to 30 s for it to print marker,
+// returning the value after it. stop interrupts the process (each of ours shuts down cleanly on
+// an interrupt), kills it if it is still there 10 s later, and then runs cleanup.
+func startProcess(ctx context.Context, what string, cmd *exec.Cmd, cpus []int, marker string, cleanup func()) (child, error) {
+	if cleanup == nil {
+		cleanup = func() {}
+	}
+	out := newLineWatcher(marker)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	start := cmd.Start
@@ -144,14 +174,13 @@ func startChild(ctx context.Context, binary, upstream string, procs int, cpus []
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("gateway child: start %s: %w", binary, err)
+		cleanup()
+		return child{}, fmt.Errorf("%s: start %s: %w", what, cmd.Path, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	stop := func() error {
-		defer os.RemoveAll(dir)
-		// serve shuts down cleanly on an interrupt; a stuck one is killed.
+		defer cleanup()
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case err := <-exited:
@@ -159,7 +188,7 @@ func startChild(ctx context.Context, binary, upstream string, procs int, cpus []
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			<-exited
-			return errors.New("gateway child did not stop within 10 s of an interrupt: killed")
+			return fmt.Errorf("%s did not stop within 10 s of an interrupt: killed", what)
 		}
 	}
 
@@ -167,17 +196,16 @@ func startChild(ctx context.Context, binary, upstream string, procs int, cpus []
 	defer timer.Stop()
 	select {
 	case u := <-out.found:
-		return &gatewayUnderTest{url: u, key: key, mode: ModeChild, pid: cmd.Process.Pid,
-			note: fmt.Sprintf("%s serve, GOMAXPROCS=%d, pid %d", filepath.Base(binary), procs, cmd.Process.Pid), stop: stop}, nil
+		return child{url: u, pid: cmd.Process.Pid, stop: stop}, nil
 	case err := <-exited:
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("gateway child exited before printing its Gateway URL (%w); its output:\n%s", err, out.tail())
+		cleanup()
+		return child{}, fmt.Errorf("%s exited before printing %q (%w); its output:\n%s", what, marker, err, out.tail())
 	case <-timer.C:
 		_ = stop()
-		return nil, fmt.Errorf("gateway child printed no Gateway URL within 30 s; its output:\n%s", out.tail())
+		return child{}, fmt.Errorf("%s printed no %q within 30 s; its output:\n%s", what, marker, out.tail())
 	case <-ctx.Done():
 		_ = stop()
-		return nil, fmt.Errorf("gateway child: %w", ctx.Err())
+		return child{}, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 }
 
@@ -193,14 +221,19 @@ func exitErr(err error) error {
 // childEnv isolates the child from the user's configuration: its own home and XDG directories,
 // and no provider keys but the fake's.
 func childEnv(dir, upstream string, procs int) []string {
-	env := []string{
-		"HOME=" + dir,
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, "share"),
-		"OPENAI_API_KEY=" + upstreamKey,
-		"OPENAI_BASE_URL=" + upstream,
-		"GOMAXPROCS=" + strconv.Itoa(procs),
-	}
+	return append(baseEnv(),
+		"HOME="+dir,
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"XDG_DATA_HOME="+filepath.Join(dir, "share"),
+		"OPENAI_API_KEY="+upstreamKey,
+		"OPENAI_BASE_URL="+upstream,
+		"GOMAXPROCS="+strconv.Itoa(procs),
+	)
+}
+
+// baseEnv is what every child keeps of the harness's environment.
+func baseEnv() []string {
+	var env []string
 	for _, k := range []string{"PATH", "TMPDIR", "SYSTEMROOT"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)

@@ -46,6 +46,24 @@ type Upstream struct {
 	done     chan error
 }
 
+// upstreamMarker precedes the fake's base URL in ServeUpstream's output.
+const upstreamMarker = "Fake upstream URL:"
+
+// ServeUpstream serves a fake upstream on addr until ctx ends, printing its base URL after
+// "Fake upstream URL:" once it listens: the process a run starts for its fake (see
+// Config.UpstreamBinary), driven through StatePath.
+func ServeUpstream(ctx context.Context, addr string, out io.Writer) error {
+	u, err := StartUpstream(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(out, upstreamMarker, u.BaseURL()); err != nil {
+		return errors.Join(fmt.Errorf("fake upstream: %w", err), u.Close())
+	}
+	<-ctx.Done()
+	return u.Close()
+}
+
 // StartUpstream listens on addr ("127.0.0.1:0" for any free port) and serves until Close.
 func StartUpstream(addr string) (*Upstream, error) {
 	ln, err := net.Listen("tcp", addr)
