@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +17,7 @@ import (
 
 	"opentracy/gpu/engine/lm"
 	"opentracy/gpu/engine/lora"
+	"opentracy/gpu/hub/hubtest"
 	"opentracy/gpu/train"
 )
 
@@ -194,26 +193,17 @@ func TestModelHubCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const commit = "0123456789abcdef0123456789abcdef01234567"
-	type sibling struct {
-		RFilename string `json:"rfilename"`
-		Size      int64  `json:"size"`
-	}
-	var siblings []sibling
+	files := map[string][]byte{}
 	for _, e := range entries {
-		st, _ := os.Stat(filepath.Join(src, e.Name()))
-		siblings = append(siblings, sibling{e.Name(), st.Size()})
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = data
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/models/Org/Tiny/revision/{rev}", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": "Org/Tiny", "sha": commit, "siblings": siblings})
-	})
-	mux.HandleFunc("GET /Org/Tiny/resolve/"+commit+"/{file}", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, filepath.Join(src, filepath.Base(r.PathValue("file"))))
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	t.Setenv("HF_ENDPOINT", srv.URL)
+	fh := hubtest.New(t)
+	fh.Add(&hubtest.Repo{ID: "Org/Tiny", Commit: "0123456789abcdef0123456789abcdef01234567", Files: files})
+	t.Setenv("HF_ENDPOINT", fh.URL)
 
 	out, _ := mustRun(t, "model", "download", "Org/Tiny")
 	if !strings.Contains(out, "downloaded Org/Tiny (llama") || !strings.Contains(out, "done") {

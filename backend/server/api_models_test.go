@@ -3,8 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -25,92 +23,32 @@ import (
 	"opentracy/backend/traces"
 	"opentracy/gpu/download/downloadtest"
 	"opentracy/gpu/hub"
+	"opentracy/gpu/hub/hubtest"
 )
 
 const testHFToken = "hf_test-token-never-logged-0123456789"
-
-// fakeModelHub serves Hugging Face repositories on a loopback server: the revision API and
-// the files at their commit, as gpu/hub fetches them.
-type fakeModelHub struct {
-	*downloadtest.Server
-	mu    sync.Mutex
-	repos map[string]*fakeRepo
-}
-
-type fakeRepo struct {
-	id, commit string
-	files      map[string][]byte
-}
-
-func newFakeModelHub(t *testing.T) *fakeModelHub {
-	f := &fakeModelHub{Server: downloadtest.New(t), repos: map[string]*fakeRepo{}}
-	f.Mux.HandleFunc("GET /api/models/{owner}/{name}/revision/{rev}", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		rp := f.repos[r.PathValue("owner")+"/"+r.PathValue("name")]
-		f.mu.Unlock()
-		if rp == nil {
-			w.Header().Set("X-Error-Code", "RepoNotFound")
-			http.Error(w, `{"error":"Repository not found"}`, http.StatusNotFound)
-			return
-		}
-		type lfs struct {
-			SHA256 string `json:"sha256"`
-			Size   int    `json:"size"`
-		}
-		type sibling struct {
-			RFilename string `json:"rfilename"`
-			Size      int    `json:"size"`
-			LFS       *lfs   `json:"lfs,omitempty"`
-		}
-		info := struct {
-			ID       string    `json:"id"`
-			SHA      string    `json:"sha"`
-			Siblings []sibling `json:"siblings"`
-		}{ID: rp.id, SHA: rp.commit}
-		for name, data := range rp.files {
-			s := sibling{RFilename: name, Size: len(data)}
-			if strings.HasSuffix(name, ".safetensors") {
-				sum := sha256.Sum256(data)
-				s.LFS = &lfs{SHA256: hex.EncodeToString(sum[:]), Size: len(data)}
-			}
-			info.Siblings = append(info.Siblings, s)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(info)
-	})
-	return f
-}
 
 // weightsSize is large enough for several progress reports and a download held mid-way.
 const weightsSize = 3 << 20
 
 // addModel puts a Qwen3-shaped repository (config, tokenizer, one weights file) on the Hub.
-func (f *fakeModelHub) addModel(id string) *fakeRepo {
+func addModel(fh *hubtest.Hub, id string) *hubtest.Repo {
 	r := rand.New(rand.NewPCG(1, 2))
 	weights := make([]byte, weightsSize)
 	for i := range weights {
 		weights[i] = byte(r.UintN(256))
 	}
-	rp := &fakeRepo{id: id, commit: strings.Repeat("c", 40), files: map[string][]byte{
+	rp := &hubtest.Repo{ID: id, Commit: strings.Repeat("c", 40), Files: map[string][]byte{
 		"config.json":       []byte(`{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":8,"vocab_size":64}`),
 		"tokenizer.json":    []byte(`{"version":"1.0","model":{"type":"BPE","vocab":{}}}`),
 		"model.safetensors": weights,
 	}}
-	f.mu.Lock()
-	f.repos[id] = rp
-	f.mu.Unlock()
-	for name, data := range rp.files {
-		f.Put(f.filePath(rp, name), data)
-	}
+	fh.Add(rp)
 	return rp
 }
 
-func (f *fakeModelHub) filePath(rp *fakeRepo, name string) string {
-	return "/" + rp.id + "/resolve/" + rp.commit + "/" + name
-}
-
 // startWithHub runs a server whose Hugging Face endpoint is the fake Hub.
-func startWithHub(t *testing.T, fh *fakeModelHub, dataDir string, mutate ...func(*Options)) *testServer {
+func startWithHub(t *testing.T, fh *hubtest.Hub, dataDir string, mutate ...func(*Options)) *testServer {
 	t.Helper()
 	ts := startServer(t, append([]func(*Options){func(o *Options) {
 		o.Config.DataDir = dataDir
@@ -282,8 +220,8 @@ func (e *jobEvents) waitFinal(t *testing.T, id string) []api.Job {
 }
 
 func TestModelDownloadWithProgressEvents(t *testing.T) {
-	fh := newFakeModelHub(t)
-	rp := fh.addModel("acme/Tiny-Qwen")
+	fh := hubtest.New(t)
+	rp := addModel(fh, "acme/Tiny-Qwen")
 	ts := startWithHub(t, fh, t.TempDir())
 	evs := ts.watchJobs(t)
 
@@ -336,7 +274,7 @@ func TestModelDownloadWithProgressEvents(t *testing.T) {
 		t.Fatalf("after: %+v", list)
 	}
 	m := list.Models[0]
-	if m.Name != "acme--Tiny-Qwen" || m.Repo != rp.id || m.Commit != rp.commit || m.Family != hub.FamilyQwen3 || !m.Complete ||
+	if m.Name != "acme--Tiny-Qwen" || m.Repo != rp.ID || m.Commit != rp.Commit || m.Family != hub.FamilyQwen3 || !m.Complete ||
 		!m.Ready || m.Problem != "" || m.Downloading || m.Loaded || m.SizeBytes < weightsSize || m.DownloadedAt == nil || m.Params == 0 {
 		t.Errorf("model %+v", m)
 	}
@@ -345,10 +283,10 @@ func TestModelDownloadWithProgressEvents(t *testing.T) {
 	}
 
 	// Downloading it again finds it complete at the same commit: no file is fetched again.
-	before := len(fh.Requests(fh.filePath(rp, "model.safetensors")))
+	before := len(fh.Requests(fh.FilePath(rp, "model.safetensors")))
 	_, body = ts.send(t, "POST", "/api/local-models/download", `{"repo":"acme/Tiny-Qwen","revision":"main"}`)
 	if again := waitJob(t, ts, jobOf(t, body).ID); again.State != api.JobDone ||
-		len(fh.Requests(fh.filePath(rp, "model.safetensors"))) != before {
+		len(fh.Requests(fh.FilePath(rp, "model.safetensors"))) != before {
 		t.Errorf("second download %+v fetched the weights again", again)
 	}
 
@@ -374,7 +312,7 @@ func TestModelDownloadWithProgressEvents(t *testing.T) {
 }
 
 func TestModelDownloadRefusals(t *testing.T) {
-	fh := newFakeModelHub(t)
+	fh := hubtest.New(t)
 	ts := startWithHub(t, fh, t.TempDir())
 
 	for _, tc := range []struct{ body, code, mention string }{
@@ -417,9 +355,9 @@ func TestModelDownloadRefusals(t *testing.T) {
 }
 
 func TestModelDownloadConflictCancelAndResume(t *testing.T) {
-	fh := newFakeModelHub(t)
-	rp := fh.addModel("acme/Tiny-Qwen")
-	weights := fh.filePath(rp, "model.safetensors")
+	fh := hubtest.New(t)
+	rp := addModel(fh, "acme/Tiny-Qwen")
+	weights := fh.FilePath(rp, "model.safetensors")
 	fh.Fail(weights, downloadtest.Fault{StallAfter: 1 << 20})
 	ts := startWithHub(t, fh, t.TempDir())
 	evs := ts.watchJobs(t)
@@ -476,9 +414,9 @@ func TestModelDownloadConflictCancelAndResume(t *testing.T) {
 }
 
 func TestInterruptedDownloadSurvivesARestart(t *testing.T) {
-	fh := newFakeModelHub(t)
-	rp := fh.addModel("acme/Tiny-Qwen")
-	weights := fh.filePath(rp, "model.safetensors")
+	fh := hubtest.New(t)
+	rp := addModel(fh, "acme/Tiny-Qwen")
+	weights := fh.FilePath(rp, "model.safetensors")
 	fh.Fail(weights, downloadtest.Fault{StallAfter: 1 << 20})
 	dataDir := t.TempDir()
 

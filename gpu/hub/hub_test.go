@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"opentracy/gpu/download"
 	"opentracy/gpu/download/downloadtest"
 	"opentracy/gpu/hub"
+	"opentracy/gpu/hub/hubtest"
 )
 
 // safetensors builds a safetensors file whose tensors have the given shapes (float32 zeros).
@@ -57,116 +57,10 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// repo is a repository on the fake Hub.
-type repo struct {
-	id     string
-	commit string
-	files  map[string][]byte
-	lfs    map[string]bool   // files stored in LFS (listed with a sha256)
-	sha256 map[string]string // a listed sha256 that differs from the content (a corrupt upload)
-	// gated: the API answers 401 without a token and 403 with one; gatedFiles: only the files do.
-	gated, gatedFiles bool
-}
-
-// fakeHub speaks the part of the Hub API the downloader uses, on a loopback server.
-type fakeHub struct {
-	*downloadtest.Server
-	repos map[string]*repo
-}
-
-func newFakeHub(t *testing.T) *fakeHub {
-	f := &fakeHub{Server: downloadtest.New(t), repos: map[string]*repo{}}
-	f.Mux.HandleFunc("GET /api/models/{owner}/{name}/revision/{rev}", func(w http.ResponseWriter, r *http.Request) {
-		rp := f.repos[r.PathValue("owner")+"/"+r.PathValue("name")]
-		if rp == nil {
-			w.Header().Set("X-Error-Code", "RepoNotFound")
-			http.Error(w, `{"error":"Repository not found"}`, http.StatusNotFound)
-			return
-		}
-		if rp.gated && !refuse(w, r, rp) {
-			return
-		}
-		if rev := r.PathValue("rev"); rev != "main" && rev != rp.commit {
-			w.Header().Set("X-Error-Code", "RevisionNotFound")
-			http.Error(w, `{"error":"Invalid rev id: `+rev+`"}`, http.StatusNotFound)
-			return
-		}
-		type lfs struct {
-			SHA256      string `json:"sha256"`
-			Size        int    `json:"size"`
-			PointerSize int    `json:"pointerSize"`
-		}
-		type sibling struct {
-			RFilename string `json:"rfilename"`
-			Size      int    `json:"size"`
-			BlobID    string `json:"blobId"`
-			LFS       *lfs   `json:"lfs,omitempty"`
-		}
-		info := struct {
-			ID       string    `json:"id"`
-			SHA      string    `json:"sha"`
-			Siblings []sibling `json:"siblings"`
-		}{ID: rp.id, SHA: rp.commit}
-		for name, data := range rp.files {
-			s := sibling{RFilename: name, Size: len(data), BlobID: "0123456789abcdef0123456789abcdef01234567"}
-			if rp.lfs[name] {
-				sum := sha(data)
-				if o, ok := rp.sha256[name]; ok {
-					sum = o
-				}
-				s.LFS = &lfs{SHA256: sum, Size: len(data), PointerSize: 134}
-			}
-			info.Siblings = append(info.Siblings, s)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(info)
-	})
-	// Reached only for files not put on the server: gated ones.
-	f.Mux.HandleFunc("GET /{owner}/{name}/resolve/{rev}/{file}", func(w http.ResponseWriter, r *http.Request) {
-		rp := f.repos[r.PathValue("owner")+"/"+r.PathValue("name")]
-		if rp != nil && (rp.gated || rp.gatedFiles) {
-			refuse(w, r, rp)
-			return
-		}
-		w.Header().Set("X-Error-Code", "EntryNotFound")
-		http.Error(w, "Entry not found", http.StatusNotFound)
-	})
-	return f
-}
-
-// refuse answers like the Hub does for a gated repository; it reports whether the caller may go on
-// (never, here: nobody has been granted access).
-func refuse(w http.ResponseWriter, r *http.Request, rp *repo) bool {
-	w.Header().Set("X-Error-Code", "GatedRepo")
-	if r.Header.Get("Authorization") == "" {
-		w.Header().Set("X-Error-Message", "Access to model "+rp.id+" is restricted. You must have access to it and be authenticated to access it. Please log in.")
-		http.Error(w, "", http.StatusUnauthorized)
-		return false
-	}
-	w.Header().Set("X-Error-Message", "Access to model "+rp.id+" is restricted and you are not in the authorized list.")
-	http.Error(w, "", http.StatusForbidden)
-	return false
-}
-
-// add puts a repository on the fake Hub and serves its files at their commit.
-func (f *fakeHub) add(r *repo) {
-	f.repos[r.id] = r
-	if r.gated || r.gatedFiles {
-		return
-	}
-	for name, data := range r.files {
-		f.Put("/"+r.id+"/resolve/"+r.commit+"/"+name, data)
-	}
-}
-
-func (f *fakeHub) fileRequests(r *repo, name string) []downloadtest.Request {
-	return f.Requests("/" + r.id + "/resolve/" + r.commit + "/" + name)
-}
-
 const commitA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 // qwenRepo is a tiny Qwen3-shaped model in two shards, with files the engine does not need.
-func qwenRepo(t *testing.T) *repo {
+func qwenRepo(t *testing.T) *hubtest.Repo {
 	shard1 := safetensors(t, map[string][]int64{"model.embed_tokens.weight": {64, 16}, "model.layers.0.self_attn.q_proj.weight": {16, 16}})
 	shard2 := safetensors(t, map[string][]int64{"model.layers.0.mlp.up_proj.weight": {32, 16}, "model.norm.weight": {16}})
 	index := fmt.Sprintf(`{"metadata":{"total_size":%d},"weight_map":{
@@ -174,10 +68,10 @@ func qwenRepo(t *testing.T) *repo {
 		"model.layers.0.self_attn.q_proj.weight":"model-00001-of-00002.safetensors",
 		"model.layers.0.mlp.up_proj.weight":"model-00002-of-00002.safetensors",
 		"model.norm.weight":"model-00002-of-00002.safetensors"}}`, len(shard1)+len(shard2))
-	return &repo{
-		id:     "Qwen/Qwen3-Tiny",
-		commit: commitA,
-		files: map[string][]byte{
+	return &hubtest.Repo{
+		ID:     "Qwen/Qwen3-Tiny",
+		Commit: commitA,
+		Files: map[string][]byte{
 			"config.json":                      []byte(`{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","hidden_size":16,"intermediate_size":32,"num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":8,"vocab_size":64,"tie_word_embeddings":true}`),
 			"generation_config.json":           []byte(`{"temperature":0.6}`),
 			"tokenizer.json":                   []byte(`{"version":"1.0","model":{"type":"BPE","vocab":{}}}`),
@@ -191,14 +85,14 @@ func qwenRepo(t *testing.T) *repo {
 			"original/params.json":             []byte(`{}`),              // subfolder: skipped
 			".gitattributes":                   []byte("*.safetensors filter=lfs\n"),
 		},
-		lfs: map[string]bool{
+		LFS: map[string]bool{
 			"model-00001-of-00002.safetensors": true, "model-00002-of-00002.safetensors": true,
 			"consolidated.safetensors": true, "tokenizer.json": true,
 		},
 	}
 }
 
-func newHub(t *testing.T, f *fakeHub, token string, logs *bytes.Buffer) *hub.Hub {
+func newHub(t *testing.T, f *hubtest.Hub, token string, logs *bytes.Buffer) *hub.Hub {
 	t.Helper()
 	opts := hub.Options{
 		ModelsDir: filepath.Join(t.TempDir(), "models"),
@@ -236,13 +130,13 @@ func folderFiles(t *testing.T, dir string) []string {
 }
 
 func TestDownloadFetchesWhatTheEngineNeeds(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	r := qwenRepo(t)
-	f.add(r)
+	f.Add(r)
 	h := newHub(t, f, "", nil)
 
 	var last hub.Progress
-	m, err := h.Download(context.Background(), r.id, "", func(p hub.Progress) { last = p })
+	m, err := h.Download(context.Background(), r.ID, "", func(p hub.Progress) { last = p })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +144,12 @@ func TestDownloadFetchesWhatTheEngineNeeds(t *testing.T) {
 	if got := folderFiles(t, dir); !slices.Equal(got, wantFiles) {
 		t.Fatalf("folder holds %v\nwant %v", got, wantFiles)
 	}
-	for name, data := range r.files {
+	for name, data := range r.Files {
 		if got, err := os.ReadFile(filepath.Join(dir, name)); err == nil && !bytes.Equal(got, data) {
 			t.Fatalf("%s differs", name)
 		}
 	}
-	if !m.Complete || m.Family != hub.FamilyQwen3 || m.Commit != commitA || m.Revision != "main" || m.Repo != r.id {
+	if !m.Complete || m.Family != hub.FamilyQwen3 || m.Commit != commitA || m.Revision != "main" || m.Repo != r.ID {
 		t.Fatalf("model %+v", m)
 	}
 	// 64*16 + 16*16 + 32*16 + 16 weights, counted from the safetensors headers.
@@ -276,7 +170,7 @@ func TestDownloadFetchesWhatTheEngineNeeds(t *testing.T) {
 			t.Fatalf("file fetched by branch: %s", req.Path)
 		}
 	}
-	if n := len(f.fileRequests(r, "consolidated.safetensors")); n != 0 {
+	if n := len(f.FileRequests(r, "consolidated.safetensors")); n != 0 {
 		t.Fatal("a safetensors file outside the index was downloaded")
 	}
 
@@ -286,14 +180,14 @@ func TestDownloadFetchesWhatTheEngineNeeds(t *testing.T) {
 		t.Fatalf("manifest %s, %v", data, err)
 	}
 	for _, mf := range man.Files {
-		if r.lfs[mf.Name] != (mf.SHA256 != "") {
+		if r.LFS[mf.Name] != (mf.SHA256 != "") {
 			t.Fatalf("manifest entry %+v: sha256 only for LFS files", mf)
 		}
 	}
 
 	// Asking again for a complete model only asks the API which commit is current.
 	before := len(f.Requests(""))
-	if _, err := h.Download(context.Background(), r.id, "main", nil); err != nil {
+	if _, err := h.Download(context.Background(), r.ID, "main", nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.Requests("")) - before; n != 1 {
@@ -302,22 +196,22 @@ func TestDownloadFetchesWhatTheEngineNeeds(t *testing.T) {
 }
 
 func TestDownloadResumesADroppedShard(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	r := qwenRepo(t)
 	big := safetensors(t, map[string][]int64{"model.layers.0.mlp.up_proj.weight": {256, 256}, "model.norm.weight": {16}})
-	r.files["model-00002-of-00002.safetensors"] = big
-	f.add(r)
-	f.Fail("/"+r.id+"/resolve/"+commitA+"/model-00002-of-00002.safetensors", downloadtest.Fault{DropAfter: 100_000})
+	r.Files["model-00002-of-00002.safetensors"] = big
+	f.Add(r)
+	f.Fail(f.FilePath(r, "model-00002-of-00002.safetensors"), downloadtest.Fault{DropAfter: 100_000})
 	h := newHub(t, f, "", nil)
 
-	m, err := h.Download(context.Background(), r.id, "", nil)
+	m, err := h.Download(context.Background(), r.ID, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !m.Complete {
 		t.Fatalf("model %+v", m)
 	}
-	reqs := f.fileRequests(r, "model-00002-of-00002.safetensors")
+	reqs := f.FileRequests(r, "model-00002-of-00002.safetensors")
 	if len(reqs) != 2 || reqs[1].Range != "bytes=100000-" {
 		t.Fatalf("shard requests %+v", reqs)
 	}
@@ -327,17 +221,17 @@ func TestDownloadResumesADroppedShard(t *testing.T) {
 }
 
 func TestInterruptedDownloadIsIncompleteAndResumesLater(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	r := qwenRepo(t)
 	big := safetensors(t, map[string][]int64{"w": {300, 300}})
-	r.files["model-00002-of-00002.safetensors"] = big
-	f.add(r)
-	path := "/" + r.id + "/resolve/" + commitA + "/model-00002-of-00002.safetensors"
+	r.Files["model-00002-of-00002.safetensors"] = big
+	f.Add(r)
+	path := f.FilePath(r, "model-00002-of-00002.safetensors")
 	f.Fail(path, downloadtest.Fault{StallAfter: 50_000})
 	h := newHub(t, f, "", debugLogs(t))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := h.Download(ctx, r.id, "", func(p hub.Progress) {
+	_, err := h.Download(ctx, r.ID, "", func(p hub.Progress) {
 		if p.File == "model-00002-of-00002.safetensors" && p.FileDone >= 50_000 {
 			cancel() // the user closes the app mid-download
 		}
@@ -353,7 +247,7 @@ func TestInterruptedDownloadIsIncompleteAndResumesLater(t *testing.T) {
 		t.Fatalf("interrupted model listed as %+v", m)
 	}
 
-	m, err := h.Download(context.Background(), r.id, "", nil)
+	m, err := h.Download(context.Background(), r.ID, "", nil)
 	if err != nil || !m.Complete {
 		t.Fatalf("second download: %+v, %v", m, err)
 	}
@@ -364,13 +258,13 @@ func TestInterruptedDownloadIsIncompleteAndResumesLater(t *testing.T) {
 }
 
 func TestCorruptShardIsRejected(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	r := qwenRepo(t)
-	r.sha256 = map[string]string{"model-00001-of-00002.safetensors": sha([]byte("the real content"))}
-	f.add(r)
+	r.SHA256 = map[string]string{"model-00001-of-00002.safetensors": sha([]byte("the real content"))}
+	f.Add(r)
 	h := newHub(t, f, "", nil)
 
-	_, err := h.Download(context.Background(), r.id, "", nil)
+	_, err := h.Download(context.Background(), r.ID, "", nil)
 	if !errors.Is(err, download.ErrChecksum) || !strings.Contains(err.Error(), "model-00001-of-00002.safetensors") {
 		t.Fatalf("err = %v, want a checksum error naming the shard", err)
 	}
@@ -387,13 +281,13 @@ func TestCorruptShardIsRejected(t *testing.T) {
 }
 
 func TestGatedRepositoryErrors(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	r := qwenRepo(t)
-	r.id, r.gated = "meta-llama/Llama-3.2-1B", true
-	f.add(r)
+	r.ID, r.Gated = "meta-llama/Llama-3.2-1B", true
+	f.Add(r)
 
 	var logs bytes.Buffer
-	_, err := newHub(t, f, "", &logs).Download(context.Background(), r.id, "", nil)
+	_, err := newHub(t, f, "", &logs).Download(context.Background(), r.ID, "", nil)
 	if !errors.Is(err, hub.ErrAccessDenied) {
 		t.Fatalf("err = %v, want ErrAccessDenied", err)
 	}
@@ -403,7 +297,7 @@ func TestGatedRepositoryErrors(t *testing.T) {
 		}
 	}
 
-	_, err = newHub(t, f, "hf_tokenvalue123", &logs).Download(context.Background(), r.id, "", nil)
+	_, err = newHub(t, f, "hf_tokenvalue123", &logs).Download(context.Background(), r.ID, "", nil)
 	if !errors.Is(err, hub.ErrAccessDenied) || !strings.Contains(err.Error(), "no access yet") {
 		t.Fatalf("with a token: err = %v", err)
 	}
@@ -413,31 +307,31 @@ func TestGatedRepositoryErrors(t *testing.T) {
 
 	// Some gated repositories list their files to anyone but refuse the files themselves.
 	r2 := qwenRepo(t)
-	r2.id, r2.gatedFiles = "meta-llama/Llama-3.2-3B", true
-	f.add(r2)
-	_, err = newHub(t, f, "", nil).Download(context.Background(), r2.id, "", nil)
+	r2.ID, r2.GatedFiles = "meta-llama/Llama-3.2-3B", true
+	f.Add(r2)
+	_, err = newHub(t, f, "", nil).Download(context.Background(), r2.ID, "", nil)
 	if !errors.Is(err, hub.ErrAccessDenied) || !strings.Contains(err.Error(), "HF_TOKEN") {
 		t.Fatalf("gated files: err = %v", err)
 	}
 }
 
 func TestMissingAndUnusableRepositories(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	h := newHub(t, f, "", nil)
 	if _, err := h.Download(context.Background(), "nobody/nothing", "", nil); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("missing repo: %v", err)
 	}
 	r := qwenRepo(t)
-	f.add(r)
-	if _, err := h.Download(context.Background(), r.id, "v9", nil); !errors.Is(err, hub.ErrNotFound) || !strings.Contains(err.Error(), "revision") {
+	f.Add(r)
+	if _, err := h.Download(context.Background(), r.ID, "v9", nil); !errors.Is(err, hub.ErrNotFound) || !strings.Contains(err.Error(), "revision") {
 		t.Fatalf("missing revision: %v", err)
 	}
 
-	old := &repo{id: "someone/bin-only", commit: commitA, files: map[string][]byte{
+	old := &hubtest.Repo{ID: "someone/bin-only", Commit: commitA, Files: map[string][]byte{
 		"config.json": []byte(`{"model_type":"llama"}`), "tokenizer.json": []byte(`{}`), "pytorch_model.bin": []byte("pickle"),
 	}}
-	f.add(old)
-	if _, err := h.Download(context.Background(), old.id, "", nil); !errors.Is(err, hub.ErrUnsupported) || !strings.Contains(err.Error(), "safetensors") {
+	f.Add(old)
+	if _, err := h.Download(context.Background(), old.ID, "", nil); !errors.Is(err, hub.ErrUnsupported) || !strings.Contains(err.Error(), "safetensors") {
 		t.Fatalf("bin-only repo: %v", err)
 	}
 
@@ -449,30 +343,30 @@ func TestMissingAndUnusableRepositories(t *testing.T) {
 }
 
 func TestNewRevisionReplacesFilesAndDropsStaleOnes(t *testing.T) {
-	f := newFakeHub(t)
+	f := hubtest.New(t)
 	r := qwenRepo(t)
-	f.add(r)
+	f.Add(r)
 	h := newHub(t, f, "", nil)
-	if _, err := h.Download(context.Background(), r.id, "", nil); err != nil {
+	if _, err := h.Download(context.Background(), r.ID, "", nil); err != nil {
 		t.Fatal(err)
 	}
 
 	// The next commit merges the weights into one file.
 	one := safetensors(t, map[string][]int64{"w": {8, 8}})
 	r2 := qwenRepo(t)
-	r2.commit = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	r2.Commit = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	for _, n := range []string{"model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "consolidated.safetensors"} {
-		delete(r2.files, n)
+		delete(r2.Files, n)
 	}
-	r2.files["model.safetensors"] = one
-	r2.lfs["model.safetensors"] = true
-	f.add(r2)
+	r2.Files["model.safetensors"] = one
+	r2.LFS["model.safetensors"] = true
+	f.Add(r2)
 
-	m, err := h.Download(context.Background(), r.id, "main", nil)
+	m, err := h.Download(context.Background(), r.ID, "main", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.Complete || m.Commit != r2.commit || m.Params != 64 {
+	if !m.Complete || m.Commit != r2.Commit || m.Params != 64 {
 		t.Fatalf("model %+v", m)
 	}
 	got := folderFiles(t, m.Path)
@@ -480,7 +374,7 @@ func TestNewRevisionReplacesFilesAndDropsStaleOnes(t *testing.T) {
 		t.Fatalf("folder after the new revision: %v", got)
 	}
 	// Files that did not change were not fetched again.
-	if n := len(f.Requests("/" + r.id + "/resolve/" + r2.commit + "/config.json")); n != 0 {
+	if n := len(f.FileRequests(r2, "config.json")); n != 0 {
 		t.Fatalf("unchanged config.json fetched %d times", n)
 	}
 }
