@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"opentracy/backend/config"
 	"opentracy/backend/events"
 	"opentracy/backend/gateway"
+	"opentracy/backend/server/h1serve"
 	"opentracy/backend/traces"
 )
 
@@ -61,7 +61,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	addr     string // set by Start
-	httpSrv  *http.Server
+	httpSrv  *h1serve.Server
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
 	serveErr chan error
@@ -155,13 +155,13 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &http.Server{
+	srv := &h1serve.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: streamed completions and /api/events stay open as long as they need.
-		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext: func(net.Listener) context.Context { return bgCtx },
+		// No write timeout: streamed completions and /api/events stay open as long as they need.
+		Logger:      s.log,
+		BaseContext: bgCtx,
 	}
 
 	s.mu.Lock()
@@ -183,7 +183,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	go func() {
 		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
+		if errors.Is(err, h1serve.ErrServerClosed) {
 			err = nil
 		}
 		s.serveErr <- err
