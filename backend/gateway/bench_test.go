@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// BenchmarkChatRoundTrip is one non-streamed chat completion through the gateway over loopback,
+// BenchmarkChatRoundTrip is one non-streamed chat completion through the gateway (served by the
+// app's HTTP server, h1serve) over loopback,
 // against the same request straight to the fake upstream (the difference is what the gateway adds)
 // and through the standard library's bare reverse proxy (the floor for a net/http proxy).
 func BenchmarkChatRoundTrip(b *testing.B) {
@@ -24,7 +25,7 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	for _, target := range []struct{ name, url string }{
 		{"direct", h.up["openai"].BaseURL() + "/chat/completions"},
-		{"gateway", h.srv.URL + "/v1/chat/completions"},
+		{"gateway", h.url + "/v1/chat/completions"},
 		{"stdlib_reverse_proxy", bareSrv.URL + "/v1/chat/completions"},
 	} {
 		b.Run(target.name, func(b *testing.B) {

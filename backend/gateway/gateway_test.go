@@ -6,8 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"opentracy/backend/server/h1serve"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +31,7 @@ func env(string) (string, bool) { return "", false }
 type harness struct {
 	t     testing.TB
 	gw    *Gateway
-	srv   *httptest.Server
+	url   string // the gateway, served as the app serves it
 	sink  *traces.MemorySink
 	up    map[string]*openaitest.Server
 	mu    sync.Mutex
@@ -71,9 +72,22 @@ func newHarness(t testing.TB, names []string, opts ...setupOpt) *harness {
 		return true
 	}
 	h.gw.jitter = func() float64 { return 1 }
-	h.srv = httptest.NewServer(h.gw.Handler())
-	t.Cleanup(h.srv.Close)
+	h.url = serve(t, h.gw.Handler())
 	return h
+}
+
+// serve serves handler on a loopback port through the app's HTTP server until the test ends and
+// returns its base URL.
+func serve(t testing.TB, handler http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &h1serve.Server{Handler: handler}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
 }
 
 func withAliases(t testing.TB, as ...aliases.Alias) setupOpt {
@@ -88,7 +102,7 @@ func withAliases(t testing.TB, as ...aliases.Alias) setupOpt {
 
 func (h *harness) post(path, body string, header ...string) *http.Response {
 	h.t.Helper()
-	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(body))
+	req, _ := http.NewRequest("POST", h.url+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -438,7 +452,7 @@ func TestClientDisconnectCancelsTheUpstream(t *testing.T) {
 	h := newHarness(t, []string{"openai"})
 	h.up["openai"].Enqueue(openaitest.StallMidStream(1, 10*time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.url+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -508,7 +522,7 @@ func TestEmbeddingsAndModels(t *testing.T) {
 	if tr := h.lastTrace(); tr.Endpoint != "embeddings" || tr.Usage.PromptTokens != 8 || string(tr.Input) != `"The food was delicious"` {
 		t.Errorf("embedding trace %+v", tr)
 	}
-	r, _ := http.Get(h.srv.URL + "/v1/models")
+	r, _ := http.Get(h.url + "/v1/models")
 	var list modelList
 	_ = json.NewDecoder(r.Body).Decode(&list)
 	r.Body.Close()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -40,8 +39,7 @@ const (
 func streamThrough(t *testing.T, p *pipeProvider) *bufio.Reader {
 	t.Helper()
 	g := New(Options{Providers: []providers.Provider{p}, Sink: discardSink{}})
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
+	url := serve(t, g.Handler())
 	t.Cleanup(func() { p.w.Close() })
 	type answer struct {
 		resp *http.Response
@@ -49,7 +47,7 @@ func streamThrough(t *testing.T, p *pipeProvider) *bufio.Reader {
 	}
 	got := make(chan answer, 1)
 	go func() {
-		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
+		resp, err := http.Post(url+"/v1/chat/completions", "application/json",
 			strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
 		got <- answer{resp, err}
 	}()
