@@ -52,7 +52,8 @@ type Server struct {
 	// MaxHeaderBytes bounds a request line and its headers; more is answered 431.
 	MaxHeaderBytes int
 	// WatchAfter is how long a request runs before the server watches its connection for a
-	// hang-up, which cancels the request's context. Shorter requests never pay for the watch.
+	// hang-up, which cancels the request's context; a hang-up is noticed within twice that.
+	// Shorter requests never pay for the watch.
 	WatchAfter time.Duration
 	// BaseContext is the parent of every request's context; Background when nil.
 	BaseContext context.Context
@@ -62,8 +63,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	scanning  bool // scanWatches runs
+	due       []*watch
 	closing   atomic.Bool
-	connsGone chan struct{} // closed and replaced whenever conns becomes empty during shutdown
 }
 
 func (s *Server) readHeaderTimeout() time.Duration {
@@ -199,7 +201,40 @@ func (s *Server) add(c *conn) bool {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.conns[c] = struct{}{}
+	if !s.scanning {
+		s.scanning = true
+		go s.scanWatches()
+	}
 	return true
+}
+
+// scanWatches starts the hang-up watch of each request that has run WatchAfter, every
+// WatchAfter while connections are open. One ticker for the server, not a timer per request:
+// arming a timer that ends before the poller's next wake-up wakes a thread, on every request.
+func (s *Server) scanWatches() {
+	after := s.watchAfter()
+	tick := time.NewTicker(after)
+	defer tick.Stop()
+	for now := range tick.C {
+		s.mu.Lock()
+		if len(s.conns) == 0 {
+			s.scanning = false
+			s.mu.Unlock()
+			return
+		}
+		due := s.due[:0]
+		for c := range s.conns {
+			if w := c.watch.Load(); w != nil && now.Sub(w.started) >= after {
+				due = append(due, w)
+			}
+		}
+		s.due = due
+		s.mu.Unlock()
+		for _, w := range due {
+			w.due()
+		}
+		clear(due)
+	}
 }
 
 func (s *Server) remove(c *conn) {
@@ -236,6 +271,7 @@ type conn struct {
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	state atomic.Int32
+	watch atomic.Pointer[watch] // of the request running, nil between requests
 }
 
 const bufferSize = 4 << 10
@@ -367,9 +403,9 @@ func (c *conn) serveRequest(base context.Context, req *http.Request) (keepAlive,
 
 	watch := newWatch(c, cancel, body.eof)
 	body.watch = watch
-	timer := time.AfterFunc(c.srv.watchAfter(), watch.due)
+	c.watch.Store(watch)
 	defer func() {
-		timer.Stop()
+		c.watch.Store(nil)
 		watch.stop()
 		if p := recover(); p != nil {
 			keepAlive, bodyLeft = false, false

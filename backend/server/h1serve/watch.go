@@ -10,10 +10,12 @@ import (
 
 // watch notices a client hanging up while its request runs, and cancels the request's context.
 // It blocks a goroutine on the socket, so it starts only when a request has run for WatchAfter
-// and its body has been read (after that the client sends nothing, unless it pipelines).
+// (Server.scanWatches looks) and its body has been read (after that the client sends nothing,
+// unless it pipelines).
 type watch struct {
-	c      *conn
-	cancel context.CancelFunc
+	c       *conn
+	cancel  context.CancelFunc
+	started time.Time
 
 	mu       sync.Mutex
 	phase    watchPhase
@@ -35,10 +37,10 @@ const (
 var aLongTimeAgo = time.Unix(1, 0)
 
 func newWatch(c *conn, cancel context.CancelFunc, bodyDone bool) *watch {
-	return &watch{c: c, cancel: cancel, bodyDone: bodyDone}
+	return &watch{c: c, cancel: cancel, bodyDone: bodyDone, started: time.Now()}
 }
 
-// due runs when the request has taken WatchAfter (on the timer's goroutine).
+// due runs when the request has taken WatchAfter (on the server's scanning goroutine).
 func (w *watch) due() {
 	w.mu.Lock()
 	if w.phase != watchWaiting {
