@@ -60,7 +60,7 @@ func sendMessages(ctx context.Context, p providers.Provider, req *providers.Requ
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	body, err := readAllSized(io.LimitReader(resp.Body, maxResponseBytes), resp.Length, maxResponseBytes)
 	if err != nil {
 		return nil, &providers.Error{Provider: p.Name(), Err: err}
 	}

@@ -99,7 +99,7 @@ func (g *Gateway) attempt(ctx context.Context, prov providers.Provider, dep depl
 			return nil, g.asProviderError(dep, err, to)
 		}
 		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		body, err := readAllSized(io.LimitReader(resp.Body, maxResponseBytes), resp.Length, maxResponseBytes)
 		if err != nil {
 			return nil, g.asProviderError(dep, fmt.Errorf("read response: %w", err), to)
 		}

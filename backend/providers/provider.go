@@ -66,6 +66,8 @@ type Response struct {
 	Header http.Header
 	// Body is the JSON body, or the SSE stream when the request had stream: true.
 	Body io.ReadCloser
+	// Length is Body's length when the upstream announced it (Content-Length); 0 when unknown.
+	Length int64
 }
 
 // Error is a failed upstream call: a non-2xx answer or a transport failure.

@@ -183,7 +183,8 @@ func (p *Provider) Messages(ctx context.Context, req *providers.Request) (*provi
 	if err != nil {
 		return nil, err
 	}
-	return &providers.Response{Status: resp.StatusCode, Header: providers.KeepHeaders(resp.Header, keptHeader), Body: resp.Body}, nil
+	return &providers.Response{Status: resp.StatusCode, Header: providers.KeepHeaders(resp.Header, keptHeader), Body: resp.Body,
+		Length: max(resp.ContentLength, 0)}, nil
 }
 
 // BaseURL is the API root requests go to (without /v1).

@@ -201,7 +201,8 @@ func (p *Provider) Forward(ctx context.Context, path string, req *providers.Requ
 			RetryAfter: providers.ParseRetryAfter(resp.Header, time.Now()),
 		}
 	}
-	return &providers.Response{Status: resp.StatusCode, Header: providers.KeepHeaders(resp.Header, keptHeader), Body: resp.Body}, nil
+	return &providers.Response{Status: resp.StatusCode, Header: providers.KeepHeaders(resp.Header, keptHeader), Body: resp.Body,
+		Length: max(resp.ContentLength, 0)}, nil
 }
 
 func (p *Provider) endpoint(path, model string) string {

@@ -83,6 +83,9 @@ func TestAzureDeploymentsAndHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.Length != 2 { // the gateway sizes its read of the answer by it
+		t.Errorf("Length %d, want the upstream's Content-Length 2", resp.Length)
+	}
 	r := (*got)[0]
 	if r.path != "/openai/deployments/prod-4o/chat/completions" || r.query != "api-version=2024-10-21" || r.header.Get("Api-Key") != "az-key" || r.header.Get("Authorization") != "" {
 		t.Errorf("azure request %s?%s headers %v", r.path, r.query, r.header)

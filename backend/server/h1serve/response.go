@@ -1,6 +1,7 @@
 package h1serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,8 +20,11 @@ type response struct {
 	req    *http.Request
 	body   *requestBody
 	header http.Header // the handler's
-	sent   http.Header // the snapshot WriteHeader takes; nil before
 	status int
+
+	// What WriteHeader saw in the handler's headers, which it wrote to c.head then: later
+	// changes to the map have no effect, as net/http documents.
+	hasType, hasDate, connClose bool
 
 	headSent   bool  // the status line and headers are in the write buffer
 	chunked    bool  // the body is framed in chunks
@@ -48,19 +52,29 @@ func (w *response) WriteHeader(code int) {
 	if w.status != 0 {
 		return // superfluous, as net/http ignores it
 	}
+	h := w.header
+	h.Del("Transfer-Encoding") // the framing is this server's to choose
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		w.writeInformational(code)
 		return
 	}
 	w.status = code
-	w.sent = w.header.Clone()
-	if cl := w.sent.Get("Content-Length"); cl != "" {
+	if cl := h.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.declared = n
 		} else {
-			w.sent.Del("Content-Length")
+			h.Del("Content-Length")
 		}
 	}
+	_, w.hasType = h["Content-Type"]
+	_, w.hasDate = h["Date"]
+	if w.connClose = hasToken(h, "Connection", "close"); w.connClose {
+		w.closeAfter = true
+	}
+	head := &w.c.head
+	head.Reset()
+	writeStatusLine(head, code)
+	h.Write(head)
 }
 
 // writeInformational sends a 1xx answer (103 Early Hints and the like) ahead of the final one.
@@ -68,24 +82,25 @@ func (w *response) writeInformational(code int) {
 	if w.err != nil {
 		return
 	}
-	w.writeStatusLine(code)
-	w.header.Write(w.c.bw)
-	w.c.bw.WriteString("\r\n")
+	head := &w.c.head
+	head.Reset()
+	writeStatusLine(head, code)
+	w.header.Write(head)
+	head.WriteString("\r\n")
+	w.c.bw.Write(head.Bytes())
 	w.err = w.c.bw.Flush()
 }
 
-func (w *response) writeStatusLine(code int) {
-	bw := w.c.bw
-	bw.WriteString("HTTP/1.1 ")
-	var num [3]byte
-	bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
-	bw.WriteByte(' ')
+func writeStatusLine(b *bytes.Buffer, code int) {
+	b.WriteString("HTTP/1.1 ")
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(code), 10))
+	b.WriteByte(' ')
 	if text := http.StatusText(code); text != "" {
-		bw.WriteString(text)
+		b.WriteString(text)
 	} else {
-		bw.WriteString("status code " + strconv.Itoa(code))
+		b.WriteString("status code " + strconv.Itoa(code))
 	}
-	bw.WriteString("\r\n")
+	b.WriteString("\r\n")
 }
 
 // bodyAllowed is false where HTTP forbids a body: HEAD, 1xx, 204 and 304.
@@ -115,7 +130,7 @@ func (w *response) Write(p []byte) (int, error) {
 	if !w.headSent {
 		if len(w.pending)+len(p) <= heldBack {
 			if w.pending == nil {
-				w.pending = make([]byte, 0, heldBack)
+				w.pending = w.c.heldBuffer()
 			}
 			w.pending = append(w.pending, p...)
 			return len(p), nil
@@ -133,41 +148,44 @@ func (w *response) Write(p []byte) (int, error) {
 // final says the handler has returned, so the held-back body is all of it.
 func (w *response) writeHead(final bool) {
 	w.headSent = true
-	h := w.sent
-	h.Del("Transfer-Encoding") // the framing is this server's to choose
+	bw := w.c.bw
+	bw.Write(w.c.head.Bytes())
+	var num [20]byte
 	switch {
 	case !w.bodyAllowed() && w.req.Method != http.MethodHead:
 	case w.declared >= 0:
 	case final && w.req.Method == http.MethodHead:
 		if w.written > 0 && w.written <= heldBack {
-			h.Set("Content-Length", strconv.FormatInt(w.written, 10))
+			bw.WriteString("Content-Length: ")
+			bw.Write(strconv.AppendInt(num[:0], w.written, 10))
+			bw.WriteString("\r\n")
 		}
 	case final:
-		h.Set("Content-Length", strconv.Itoa(len(w.pending)))
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(num[:0], int64(len(w.pending)), 10))
+		bw.WriteString("\r\n")
 	case w.req.ProtoAtLeast(1, 1):
 		w.chunked = true
-		h.Set("Transfer-Encoding", "chunked")
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	default:
 		w.closeAfter = true // an HTTP/1.0 body of unknown length ends when the connection does
 	}
-	if _, typed := h["Content-Type"]; !typed && len(w.pending) > 0 && w.bodyAllowed() {
-		h.Set("Content-Type", http.DetectContentType(w.pending))
+	if !w.hasType && len(w.pending) > 0 && w.bodyAllowed() {
+		bw.WriteString("Content-Type: " + http.DetectContentType(w.pending) + "\r\n")
 	}
-	if _, dated := h["Date"]; !dated {
-		var buf [len(http.TimeFormat)]byte
-		h["Date"] = []string{string(time.Now().UTC().AppendFormat(buf[:0], http.TimeFormat))}
+	if !w.hasDate {
+		var date [len(http.TimeFormat)]byte
+		bw.WriteString("Date: ")
+		bw.Write(time.Now().UTC().AppendFormat(date[:0], http.TimeFormat))
+		bw.WriteString("\r\n")
 	}
 	if w.c.srv.closing.Load() {
 		w.closeAfter = true
 	}
-	if hasToken(h, "Connection", "close") {
-		w.closeAfter = true
-	} else if w.closeAfter {
-		h.Set("Connection", "close")
+	if w.closeAfter && !w.connClose {
+		bw.WriteString("Connection: close\r\n")
 	}
-	w.writeStatusLine(w.status)
-	h.Write(w.c.bw)
-	w.c.bw.WriteString("\r\n")
+	bw.WriteString("\r\n")
 	if len(w.pending) > 0 {
 		pending := w.pending
 		w.pending = nil

@@ -17,6 +17,7 @@ package h1serve
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -272,6 +273,17 @@ type conn struct {
 	bw    *bufio.Writer
 	state atomic.Int32
 	watch atomic.Pointer[watch] // of the request running, nil between requests
+
+	// Reused by each request's response in turn.
+	head bytes.Buffer // the status line and the handler's headers
+	held []byte       // the body held back until its length is known
+}
+
+func (c *conn) heldBuffer() []byte {
+	if c.held == nil {
+		c.held = make([]byte, 0, heldBack)
+	}
+	return c.held[:0]
 }
 
 const bufferSize = 4 << 10

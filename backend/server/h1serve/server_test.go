@@ -543,3 +543,28 @@ func TestStandardClientConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestHeadersAreFixedByWriteHeader(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("X-Before", "sent")
+		w.WriteHeader(http.StatusCreated)
+		w.Header().Set("X-After", "ignored")
+		io.WriteString(w, "made")
+	})})
+	c := dial(t, addr)
+	c.send(get("/"))
+	line, _ := c.br.ReadString('\n')
+	if line != "HTTP/1.1 103 Early Hints\r\n" {
+		t.Fatalf("first line %q", line)
+	}
+	for line != "\r\n" {
+		line, _ = c.br.ReadString('\n')
+	}
+	resp, body := c.read("GET")
+	if resp.StatusCode != http.StatusCreated || body != "made" || resp.Header.Get("X-Before") != "sent" ||
+		resp.Header.Get("Link") == "" || resp.Header.Get("X-After") != "" {
+		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+	}
+}
