@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Defaults of Server's zero fields.
@@ -356,6 +358,20 @@ func (c *conn) readRequest() (*http.Request, error) {
 	}
 	if req.ProtoAtLeast(1, 1) && req.Host == "" {
 		return nil, &badRequest{err: errors.New("missing required Host header")}
+	}
+	// What net/http's server checks beyond its parser: a request it refuses is refused here too.
+	if req.Host != "" && !httpguts.ValidHostHeader(req.Host) {
+		return nil, &badRequest{err: errors.New("malformed Host header")}
+	}
+	for name, values := range req.Header {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return nil, &badRequest{err: fmt.Errorf("invalid header name %q", name)}
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, &badRequest{err: fmt.Errorf("invalid value of header %s", name)}
+			}
+		}
 	}
 	if e := req.Header.Get("Expect"); e != "" && !isContinue(req) {
 		return nil, errExpectation

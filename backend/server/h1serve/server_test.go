@@ -258,6 +258,10 @@ func TestRefusedRequestsGetAClearErrorAndTheConnectionCloses(t *testing.T) {
 	}{
 		{"garbage", "NOT HTTP\r\n\r\n", http.StatusBadRequest, "malformed HTTP request"},
 		{"no host", "GET / HTTP/1.1\r\n\r\n", http.StatusBadRequest, "missing required Host header"},
+		{"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", http.StatusBadRequest, "Host"},
+		{"bad host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", http.StatusBadRequest, "malformed Host header"},
+		{"bad header name", "GET / HTTP/1.1\r\nHost: test\r\nX Y: z\r\n\r\n", http.StatusBadRequest, "invalid header name"},
+		{"control character in a value", "GET / HTTP/1.1\r\nHost: test\r\nX-Y: a\x01b\r\n\r\n", http.StatusBadRequest, "malformed"},
 		{"huge headers", "GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge, "headers are larger"},
 		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", http.StatusHTTPVersionNotSupported, "HTTP/1.x"},
 		{"bad chunked length", "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", http.StatusBadRequest, "malformed"},
