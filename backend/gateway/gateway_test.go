@@ -8,7 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"opentracy/backend/server/h1serve"
+	"opentracy/backend/h1serve"
 	"strings"
 	"sync"
 	"testing"

@@ -19,7 +19,7 @@ import (
 	"opentracy/backend/config"
 	"opentracy/backend/events"
 	"opentracy/backend/gateway"
-	"opentracy/backend/server/h1serve"
+	"opentracy/backend/h1serve"
 	"opentracy/backend/traces"
 )
 

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 
 	"opentracy/backend/config"
 	"opentracy/backend/gateway"
+	"opentracy/backend/h1serve"
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/catalog"
 	"opentracy/backend/providers/h1"
@@ -94,7 +94,7 @@ func startInProcess(addr, upstream, model, key string) (*gatewayUnderTest, error
 	if err != nil {
 		return nil, fmt.Errorf("in-process gateway: listen: %w", err)
 	}
-	srv := &http.Server{Handler: auth, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &h1serve.Server{Handler: auth} // the app's server, as serve runs it
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return &gatewayUnderTest{
@@ -104,7 +104,7 @@ func startInProcess(addr, upstream, model, key string) (*gatewayUnderTest, error
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			err := srv.Shutdown(ctx)
-			if serveErr := <-done; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+			if serveErr := <-done; serveErr != nil && !errors.Is(serveErr, h1serve.ErrServerClosed) {
 				err = errors.Join(err, serveErr)
 			}
 			return err
