@@ -572,3 +572,22 @@ func TestHeadersAreFixedByWriteHeader(t *testing.T) {
 		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }
+
+func TestChunkedRequestBody(t *testing.T) {
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read chunked body: %v", err)
+		}
+		w.Write(body)
+	})})
+	c := dial(t, addr)
+	c.send("POST / HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+	if _, body := c.read("POST"); body != "hello world" {
+		t.Fatalf("body %q", body)
+	}
+	c.send(post("/", "again")) // the chunked body ended where it should: the next request parses
+	if _, body := c.read("POST"); body != "again" {
+		t.Fatalf("next body %q", body)
+	}
+}
