@@ -2,7 +2,6 @@ package h1serve
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -327,12 +326,4 @@ func (b *requestBody) drain() bool {
 	}
 	n, err := io.CopyN(io.Discard, b.rc, maxDrain+1)
 	return err == io.EOF && n <= maxDrain
-}
-
-// errorJSON is an error body in OpenAI's shape, what most of this server's clients parse.
-func errorJSON(msg string) []byte {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"message": msg, "type": "invalid_request_error", "param": nil, "code": nil,
-	}})
-	return b
 }

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"opentracy/backend/providers"
 )
 
 // Defaults of Server's zero fields.
@@ -68,7 +70,6 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	scanning  bool // scanWatches runs
-	due       []*watch
 	closing   atomic.Bool
 }
 
@@ -219,6 +220,7 @@ func (s *Server) scanWatches() {
 	after := s.watchAfter()
 	tick := time.NewTicker(after)
 	defer tick.Stop()
+	var due []*watch
 	for now := range tick.C {
 		s.mu.Lock()
 		if len(s.conns) == 0 {
@@ -226,13 +228,12 @@ func (s *Server) scanWatches() {
 			s.mu.Unlock()
 			return
 		}
-		due := s.due[:0]
+		due = due[:0]
 		for c := range s.conns {
 			if w := c.watch.Load(); w != nil && now.Sub(w.started) >= after {
 				due = append(due, w)
 			}
 		}
-		s.due = due
 		s.mu.Unlock()
 		for _, w := range due {
 			w.due()
@@ -410,7 +411,8 @@ func (c *conn) refuse(err error) bool {
 	default: // the client hung up or timed out: nobody is waiting for an answer
 		return false
 	}
-	body := errorJSON(msg)
+	// OpenAI's error shape: what most of this server's clients parse.
+	body := providers.ErrorBody(msg, "invalid_request_error", "")
 	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
 		status, http.StatusText(status), len(body))
 	c.bw.Write(body)
