@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -204,27 +203,14 @@ func TestTrainKilledWorker(t *testing.T) {
 	pid := c.PID()
 	req := trainRequest(t, f, trainData(t))
 	req.CheckpointEvery = 1
-	result := make(chan error, 1)
-	go func() {
+	killedDuring(t, pid, 2*time.Minute, func(kill func()) error {
 		_, _, err := trainAll(t, t.Context(), c, req, func(p worker.TrainProgress) {
 			if p.Step == 3 {
-				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-					t.Error(err)
-				}
+				kill()
 			}
 		})
-		result <- err
-	}()
-	var err error
-	select {
-	case err = <-result:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("training hangs after its worker was killed")
-	}
-	var dead *worker.DeadError
-	if !errors.As(err, &dead) || dead.Cause != "signal: killed" || !strings.Contains(err.Error(), "engine worker died: signal: killed") {
-		t.Fatalf("error %v", err)
-	}
+		return err
+	})
 
 	req.Resume = true
 	rest, res, err := trainAll(t, t.Context(), c, req, nil)

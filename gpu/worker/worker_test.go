@@ -425,6 +425,30 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// killedDuring runs call, which calls kill (SIGKILL to pid) when it chooses, waits up to within
+// for it to return, and requires its error to report that death.
+func killedDuring(t *testing.T, pid int, within time.Duration, call func(kill func()) error) (*worker.DeadError, error) {
+	t.Helper()
+	kill := func() {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Error(err)
+		}
+	}
+	result := make(chan error, 1)
+	go func() { result <- call(kill) }()
+	var err error
+	select {
+	case err = <-result:
+	case <-time.After(within):
+		t.Fatal("the call hangs after its worker was killed")
+	}
+	var dead *worker.DeadError
+	if !errors.As(err, &dead) || dead.Cause != "signal: killed" || !strings.Contains(err.Error(), "engine worker died: signal: killed") {
+		t.Fatalf("error %v", err)
+	}
+	return dead, err
+}
+
 // TestKilledWorker kills the child with SIGKILL mid-generation: the request in flight fails with
 // the cause, and the next one runs in a new worker, which loads the model again by itself.
 func TestKilledWorker(t *testing.T) {
@@ -439,27 +463,16 @@ func TestKilledWorker(t *testing.T) {
 		t.Fatalf("worker pid %d", pid)
 	}
 	n := 0
-	result := make(chan error, 1)
-	go func() {
+	dead, err := killedDuring(t, pid, 60*time.Second, func(kill func()) error {
 		_, err := c.Generate(t.Context(), chatRequest("a", 0), func(worker.Delta) error {
 			if n++; n == 2 {
-				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-					t.Error(err)
-				}
+				kill()
 			}
 			return nil
 		})
-		result <- err
-	}()
-	var err error
-	select {
-	case err = <-result:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the request hangs after its worker was killed")
-	}
-	var dead *worker.DeadError
-	if !errors.Is(err, worker.ErrDied) || !errors.As(err, &dead) || dead.Cause != "signal: killed" ||
-		!strings.Contains(err.Error(), "engine worker died: signal: killed (out of memory?)") {
+		return err
+	})
+	if !errors.Is(err, worker.ErrDied) || !strings.Contains(err.Error(), "engine worker died: signal: killed (out of memory?)") {
 		t.Fatalf("error %v", err)
 	}
 	if len(dead.Output) == 0 || !strings.Contains(strings.Join(dead.Output, "\n"), "model loaded") {
