@@ -270,13 +270,14 @@ const (
 
 // conn is one client connection, served by one goroutine.
 type conn struct {
-	srv   *Server
-	nc    net.Conn
-	cr    connReader
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	state atomic.Int32
-	watch atomic.Pointer[watch] // of the request running, nil between requests
+	srv    *Server
+	nc     net.Conn
+	remote string // the client's address, once per connection
+	cr     connReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	state  atomic.Int32
+	watch  atomic.Pointer[watch] // of the request running, nil between requests
 
 	// Reused by each request's response in turn.
 	head bytes.Buffer // the status line and the handler's headers
@@ -293,7 +294,7 @@ func (c *conn) heldBuffer() []byte {
 const bufferSize = 4 << 10
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc}
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.cr.nc = nc
 	c.br = bufio.NewReaderSize(&c.cr, bufferSize)
 	c.bw = bufio.NewWriterSize(nc, bufferSize)
@@ -429,7 +430,7 @@ func (c *conn) serveRequest(base context.Context, req *http.Request) (keepAlive,
 	body := &requestBody{rc: req.Body, w: w, eof: req.Body == http.NoBody, expectContinue: isContinue(req)}
 	w.body = body
 	req.Body = body
-	req.RemoteAddr = c.nc.RemoteAddr().String()
+	req.RemoteAddr = c.remote
 	req = req.WithContext(ctx)
 
 	watch := newWatch(c, cancel, body.eof)
