@@ -69,7 +69,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	scanning  bool // scanWatches runs
+	scanning  atomic.Bool // scanWatches runs; changed with mu held
 	closing   atomic.Bool
 }
 
@@ -206,33 +206,53 @@ func (s *Server) add(c *conn) bool {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.conns[c] = struct{}{}
-	if !s.scanning {
-		s.scanning = true
-		go s.scanWatches()
-	}
 	return true
 }
 
+// scanIdleTicks is how many scans in a row that find no request running end scanWatches (about
+// a second at the default WatchAfter): kept-alive connections waiting for their next request
+// cost no wake-ups, and a steady trickle of requests does not restart it each time.
+const scanIdleTicks = 50
+
+// watching makes sure scanWatches runs; a request calls it once its watch is stored.
+func (s *Server) watching() {
+	if s.scanning.Load() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.scanning.Load() {
+		s.scanning.Store(true)
+		go s.scanWatches()
+	}
+}
+
 // scanWatches starts the hang-up watch of each request that has run WatchAfter, every
-// WatchAfter while connections are open. One ticker for the server, not a timer per request:
-// arming a timer that ends before the poller's next wake-up wakes a thread, on every request.
+// WatchAfter while requests run. One ticker for the server, not a timer per request: arming a
+// timer that ends before the poller's next wake-up wakes a thread, on every request.
 func (s *Server) scanWatches() {
 	after := s.watchAfter()
 	tick := time.NewTicker(after)
 	defer tick.Stop()
 	var due []*watch
+	idle := 0
 	for now := range tick.C {
 		s.mu.Lock()
-		if len(s.conns) == 0 {
-			s.scanning = false
+		due = due[:0]
+		running := false
+		for c := range s.conns {
+			if w := c.watch.Load(); w != nil {
+				running = true
+				if now.Sub(w.started) >= after {
+					due = append(due, w)
+				}
+			}
+		}
+		if running {
+			idle = 0
+		} else if idle++; idle >= scanIdleTicks && s.stopScanning() {
 			s.mu.Unlock()
 			return
-		}
-		due = due[:0]
-		for c := range s.conns {
-			if w := c.watch.Load(); w != nil && now.Sub(w.started) >= after {
-				due = append(due, w)
-			}
 		}
 		s.mu.Unlock()
 		for _, w := range due {
@@ -240,6 +260,21 @@ func (s *Server) scanWatches() {
 		}
 		clear(due)
 	}
+}
+
+// stopScanning ends scanWatches unless a request stored its watch after the scan; s.mu is held.
+// A request stores its watch and then reads scanning; this stores scanning and then reads the
+// watches. Atomics are sequentially consistent, so at least one of the two sees the other:
+// the request starts a new scanner (after this one lets go of s.mu), or this one goes on.
+func (s *Server) stopScanning() bool {
+	s.scanning.Store(false)
+	for c := range s.conns {
+		if c.watch.Load() != nil {
+			s.scanning.Store(true)
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) remove(c *conn) {
@@ -436,6 +471,7 @@ func (c *conn) serveRequest(base context.Context, req *http.Request) (keepAlive,
 	watch := newWatch(c, cancel, body.eof)
 	body.watch = watch
 	c.watch.Store(watch)
+	c.srv.watching()
 	defer func() {
 		c.watch.Store(nil)
 		watch.stop()

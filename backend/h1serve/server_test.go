@@ -339,6 +339,43 @@ func TestClientHangUpCancelsTheRequest(t *testing.T) {
 	}
 }
 
+// Kept-alive connections waiting for their next request cost no wake-ups: the scanner stops
+// once no request has run for scanIdleTicks scans, and the next request starts it again.
+func TestWatchScannerStopsWhileNoRequestRuns(t *testing.T) {
+	canceled := make(chan error, 1)
+	srv := &Server{WatchAfter: time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			io.WriteString(w, "ok")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			canceled <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			canceled <- errors.New("not canceled")
+		}
+	})}
+	addr := start(t, srv)
+	c := dial(t, addr)
+	c.send(get("/fast"))
+	c.read("GET")
+	for deadline := time.Now().Add(5 * time.Second); srv.scanning.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the scanner still runs with no request running")
+		}
+	}
+	c.send(get("/fast")) // the idle connection still serves
+	if _, body := c.read("GET"); body != "ok" {
+		t.Fatalf("body %q", body)
+	}
+	c.send(get("/slow"))
+	time.Sleep(20 * time.Millisecond) // past WatchAfter: the watch is on again
+	c.nc.Close()
+	if err := <-canceled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("request context after hang-up: %v", err)
+	}
+}
+
 // A request that outlives WatchAfter has its connection watched; a client that pipelines its next
 // request meanwhile must have that request answered, not lost to the watch.
 func TestPipelinedRequestDuringAWatchedOne(t *testing.T) {
