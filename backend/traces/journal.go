@@ -296,6 +296,8 @@ func (j *journal) takeSync() syncFiles {
 	return s
 }
 
+func (s syncFiles) empty() bool { return s.active == nil && len(s.retired) == 0 && s.dir == "" }
+
 // do fsyncs and closes the retired segments, fsyncs the active one and the directory. It runs
 // without the lock; the active file is only closed once no fsync can be running.
 func (s syncFiles) do() error {

@@ -94,11 +94,16 @@ type Writer struct {
 	log   *slog.Logger
 
 	ch       chan queued
-	wake     chan struct{} // traces were journaled without being queued
+	wake     chan struct{} // a batch is full, traces were journaled without being queued, or run is idle
 	drain    chan struct{} // closed by Close
 	done     chan struct{} // run has returned
+	syncWake chan struct{} // the journal was written while syncLoop was idle
 	syncDone chan struct{} // syncLoop has returned
 	cancel   context.CancelFunc
+
+	// idle is set by run when it has nothing to write and no flush pending: it then sleeps until
+	// Record wakes it, so an idle app has no timer firing.
+	idle atomic.Bool
 
 	// replayEnd is the first sequence number of this run: lower ones came from a previous one.
 	replayEnd uint64
@@ -114,6 +119,7 @@ type Writer struct {
 	downSince time.Time
 	lastErr   string
 	lastErrAt time.Time
+	syncIdle  bool // syncLoop found nothing to fsync and waits for syncWake
 
 	// Owned by run.
 	reading bool
@@ -173,6 +179,7 @@ func NewWriter(store BatchWriter, opts WriterOptions) (*Writer, error) {
 		wake:     make(chan struct{}, 1),
 		drain:    make(chan struct{}),
 		done:     make(chan struct{}),
+		syncWake: make(chan struct{}, 1),
 		syncDone: make(chan struct{}),
 	}
 	if opts.JournalDir != "" {
@@ -246,12 +253,13 @@ func (w *Writer) Record(t *Trace) {
 		var pos position
 		if pos, jerr = w.j.append(payload); jerr == nil {
 			q.seq, q.journaled = pos.seq, true
+			w.journalWrittenLocked()
 			if !w.spilling {
 				select {
 				case w.ch <- q:
 					full := len(w.ch) >= w.opts.BatchSize
 					w.mu.Unlock()
-					if full {
+					if full || w.wakeIdle() {
 						w.poke()
 					}
 					return
@@ -270,7 +278,7 @@ func (w *Writer) Record(t *Trace) {
 	case w.ch <- q:
 		full := len(w.ch) >= w.opts.BatchSize
 		w.mu.Unlock()
-		if full {
+		if full || w.wakeIdle() {
 			w.poke()
 		}
 		if jerr != nil {
@@ -286,10 +294,28 @@ func (w *Writer) Record(t *Trace) {
 	w.drop(t, jerr)
 }
 
-func (w *Writer) poke() {
+func (w *Writer) poke() { signal(w.wake) }
+
+// signal wakes the goroutine waiting on ch, or leaves a wake-up it will find.
+func signal(ch chan struct{}) {
 	select {
-	case w.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// wakeIdle says whether run is idle, and takes it out of idle: the caller pokes it. Record
+// sends to the queue before it reads idle, and run sets idle before it reads the queue, so one
+// of the two sees the other's write (atomics and channels are sequentially consistent).
+func (w *Writer) wakeIdle() bool {
+	return w.idle.Load() && w.idle.CompareAndSwap(true, false)
+}
+
+// journalWrittenLocked wakes syncLoop if it sleeps: the journal has something to fsync.
+func (w *Writer) journalWrittenLocked() {
+	if w.syncIdle {
+		w.syncIdle = false
+		signal(w.syncWake)
 	}
 }
 
@@ -394,8 +420,9 @@ func (w *Writer) Stats() WriterStats {
 }
 
 // run writes batches to the store, one at a time, until ctx ends or a drain completes. It is
-// not woken per trace: Record wakes it only when a batch is full, and a ticker flushes partial
-// batches every FlushInterval, so a busy gateway costs one wake-up per batch, not per request.
+// not woken per trace: a partial batch is flushed FlushInterval after it began, and Record wakes
+// run only when a batch is full or when run is idle (nothing queued, no flush pending), so a busy
+// gateway costs one wake-up per batch, not per request, and an idle one none at all.
 func (w *Writer) run(ctx context.Context) {
 	defer close(w.done)
 	var (
@@ -403,10 +430,12 @@ func (w *Writer) run(ctx context.Context) {
 		traces   []*Trace
 		draining bool
 		flushDue bool
+		armed    bool // flush runs
 	)
 	drain := w.drain
-	tick := time.NewTicker(w.opts.FlushInterval)
-	defer tick.Stop()
+	flush := time.NewTimer(w.opts.FlushInterval)
+	flush.Stop()
+	defer flush.Stop()
 	defer func() {
 		if w.j == nil {
 			w.dropped.Add(uint64(len(batch))) // nowhere else to keep them
@@ -427,15 +456,29 @@ func (w *Writer) run(ctx context.Context) {
 		if draining && len(batch) == 0 && rerr == nil && w.finishDrain() {
 			return
 		}
+		if !armed && (len(batch) > 0 || rerr != nil) {
+			flush.Reset(w.opts.FlushInterval) // a failed journal read is retried then too
+			armed = true
+		}
+		if !armed && !draining {
+			w.idle.Store(true)
+			// Record queues a trace and then reads idle: one queued before idle was set did not
+			// wake run, and is found here.
+			if batch, rerr = w.fill(batch); len(batch) > 0 || rerr != nil {
+				w.idle.Store(false)
+				continue
+			}
+		}
 		select {
 		case <-w.wake:
-		case <-tick.C:
-			flushDue = true
+		case <-flush.C:
+			armed, flushDue = false, true
 		case <-drain:
 			draining, drain = true, nil
 		case <-ctx.Done():
 			return
 		}
+		w.idle.Store(false)
 	}
 }
 
@@ -499,6 +542,7 @@ func (w *Writer) fill(batch []queued) ([]queued, error) {
 				if rerr := w.j.rotate(); rerr != nil {
 					err = errors.Join(err, rerr)
 				}
+				w.journalWrittenLocked()
 			}
 			w.mu.Unlock()
 		}
@@ -683,24 +727,33 @@ func (w *Writer) trim(committed uint64) {
 	}
 }
 
-// syncLoop fsyncs the journal every FlushInterval, off the Record path.
+// syncLoop fsyncs the journal every FlushInterval, off the Record path, while it is written:
+// a round with nothing to fsync puts it to sleep until the next append.
 func (w *Writer) syncLoop(ctx context.Context) {
 	defer close(w.syncDone)
-	tick := time.NewTicker(w.opts.FlushInterval)
-	defer tick.Stop()
+	t := time.NewTimer(w.opts.FlushInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			w.mu.Lock()
-			s := w.j.takeSync()
-			w.mu.Unlock()
-			if err := s.do(); err != nil && !errors.Is(err, os.ErrClosed) {
-				w.noteError(err)
-				w.warnLimited(&w.jErrLogAt, "trace journal fsync failed", "err", err)
-			}
+		case <-t.C:
 		}
+		w.mu.Lock()
+		s := w.j.takeSync()
+		w.syncIdle = s.empty()
+		w.mu.Unlock()
+		if s.empty() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.syncWake:
+			}
+		} else if err := s.do(); err != nil && !errors.Is(err, os.ErrClosed) {
+			w.noteError(err)
+			w.warnLimited(&w.jErrLogAt, "trace journal fsync failed", "err", err)
+		}
+		t.Reset(w.opts.FlushInterval)
 	}
 }
 

@@ -669,3 +669,56 @@ func TestWriterSetsAsideRejectedTraces(t *testing.T) {
 		t.Errorf("restart replayed %+v", st)
 	}
 }
+
+// An idle Writer has no timer running: run and syncLoop sleep until a trace wakes them, and
+// that trace is still written and its journal fsynced.
+func TestIdleWriterSleepsUntilTheNextTrace(t *testing.T) {
+	store := newWriterTestStore()
+	w := newTestWriter(t, store, WriterOptions{JournalDir: t.TempDir(), FlushInterval: 5 * time.Millisecond})
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	asleep := func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.idle.Load() && w.syncIdle
+	}
+	for round := range 3 {
+		w.Record(testTrace(fmt.Sprint(round)))
+		waitFor(t, "the trace written", 5*time.Second, func() bool { return store.count() == round+1 })
+		waitFor(t, "the writer asleep", 5*time.Second, asleep)
+		w.mu.Lock()
+		unsynced := w.j.dirty || len(w.j.unsynced) > 0 || w.j.dirDirty
+		w.mu.Unlock()
+		if unsynced {
+			t.Fatal("the journal sleeps with writes not fsynced")
+		}
+	}
+	closeWriter(t, w)
+}
+
+// Traces recorded from many goroutines in bursts, each burst after the Writer fell asleep, are
+// all written: no trace is left queued behind a missed wake-up.
+func TestBurstsAcrossIdleAreAllWritten(t *testing.T) {
+	store := newWriterTestStore()
+	w := newTestWriter(t, store, WriterOptions{JournalDir: t.TempDir(), FlushInterval: time.Millisecond})
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const bursts, goroutines, per = 20, 4, 5
+	for b := range bursts {
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range per {
+					w.Record(testTrace(fmt.Sprintf("%d-%d-%d", b, g, i)))
+				}
+			})
+		}
+		wg.Wait()
+		want := (b + 1) * goroutines * per
+		waitFor(t, fmt.Sprintf("burst %d written", b), 5*time.Second, func() bool { return store.count() == want })
+		time.Sleep(time.Duration(b%4) * time.Millisecond) // asleep for some bursts, about to be for others
+	}
+	closeWriter(t, w)
+}
