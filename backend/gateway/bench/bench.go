@@ -170,7 +170,7 @@ type StreamReport struct {
 	NoBuffering bool
 }
 
-// MemoryReport is scenario 4: the gateway process's resident memory.
+// MemoryReport is scenario 4: the gateway process's resident memory, and what it costs at rest.
 type MemoryReport struct {
 	Measured bool
 	// Reason says why memory was not measured.
@@ -180,6 +180,13 @@ type MemoryReport struct {
 	// the highest VmRSS seen while the scenarios ran; HighWater the kernel's VmHWM at the end
 	// (bytes).
 	Idle, IdleAnon, PeakSampled, HighWater uint64
+	// IdleCPU is the CPU time per second and IdleWakeups the context switches per second of the
+	// gateway at rest after the warm-up, its kept-alive connections (the harness's and its own
+	// to the fake) open, measured over IdleWindow: a desktop app should cost nothing while
+	// nobody calls it.
+	IdleCPU     time.Duration
+	IdleWakeups float64
+	IdleWindow  time.Duration
 }
 
 // Status of a target.
@@ -422,6 +429,36 @@ func runStream(ctx context.Context, cfg Config, up upstreamControl, direct, thro
 	return r, nil
 }
 
+// idleWindow is how long the gateway is watched at rest.
+const idleWindow = time.Second
+
+// measureIdleCPU watches the gateway at rest for idleWindow; it leaves m's idle CPU fields zero
+// when the process cannot be read.
+func measureIdleCPU(ctx context.Context, pid int, m *MemoryReport) {
+	cpu0, err := procCPU(pid)
+	if err != nil {
+		return
+	}
+	sw0, err := procSwitches(pid)
+	if err != nil {
+		return
+	}
+	start := time.Now()
+	sleepCtx(ctx, idleWindow)
+	cpu1, err := procCPU(pid)
+	if err != nil {
+		return
+	}
+	sw1, err := procSwitches(pid)
+	if err != nil {
+		return
+	}
+	m.IdleWindow = time.Since(start)
+	perSecond := m.IdleWindow.Seconds()
+	m.IdleCPU = time.Duration(float64(cpu1-cpu0) / perSecond)
+	m.IdleWakeups = float64(sw1-sw0) / perSecond
+}
+
 // memorySampler records the gateway's idle RSS at start and its peak until stop (which may be
 // called more than once).
 type memorySampler struct {
@@ -440,8 +477,9 @@ func startMemorySampler(ctx context.Context, gw *gatewayUnderTest, m *MemoryRepo
 		m.Reason = "memory is read from /proc, on Linux only"
 		return memorySampler{stop: func() {}}
 	}
-	// Let the warm-up's garbage become collectable, as an idle gateway's would.
-	sleepCtx(ctx, 500*time.Millisecond)
+	// Let the warm-up's garbage become collectable and its background work end (the last trace
+	// batch and its fsync, the hang-up scanner's last second), as an idle gateway's would.
+	sleepCtx(ctx, 2*time.Second)
 	idle, err := procMemory(gw.pid)
 	if err != nil {
 		m.Reason = err.Error()
@@ -449,6 +487,7 @@ func startMemorySampler(ctx context.Context, gw *gatewayUnderTest, m *MemoryRepo
 	}
 	rss := idle.RSS
 	m.Measured, m.Idle, m.IdleAnon, m.PeakSampled = true, rss, idle.Anon, rss
+	measureIdleCPU(ctx, gw.pid, m)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var peak uint64 = rss

@@ -163,6 +163,13 @@ func TestRunChildProcess(t *testing.T) {
 		if !m.Measured || m.Idle == 0 || m.IdleAnon == 0 || m.IdleAnon > m.Idle || m.PeakSampled < m.Idle || m.HighWater < m.Idle {
 			t.Errorf("memory: %+v", m)
 		}
+		// At rest the gateway is not busy: well under a tenth of a core, even on a loaded machine.
+		if m.IdleWindow < idleWindow || m.IdleCPU < 0 || m.IdleWakeups < 0 || m.IdleCPU > 100*time.Millisecond {
+			t.Errorf("CPU at rest: %+v", m)
+		}
+		if !strings.Contains(out.String(), "CPU at rest") {
+			t.Errorf("CPU at rest not printed:\n%s", out.String())
+		}
 	}
 }
 

@@ -12,36 +12,46 @@ import (
 	"unsafe"
 )
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on every Linux
-// architecture Go supports.
-const clockTicks = 100
-
-// procCPU reads the CPU time (user + system, all threads) a process has used so far.
+// procCPU reads the CPU time (user + system, all threads) a process has used so far, from its
+// CPU-time clock: to the nanosecond, where /proc/<pid>/stat counts 10 ms ticks (too coarse for
+// an idle process, and sampled at the very ticks that wake a timer-driven one).
 func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	const cpuClockSched = 2 // CPUCLOCK_SCHED: the scheduler's exact runtime
+	clock := ^pid<<3 | cpuClockSched
+	var ts syscall.Timespec
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, uintptr(clock), uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, e)
+	}
+	return time.Duration(ts.Nano()), nil
+}
+
+// procSwitches counts the context switches of every thread of a process so far: each time a
+// thread stopped running, to sleep (a wake-up follows) or preempted.
+func procSwitches(pid int) (uint64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, fmt.Errorf("read process CPU time: %w", err)
+		return 0, fmt.Errorf("read context switches: %w", err)
 	}
-	// The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	var ticks uint64
-	for _, v := range f[11:13] {
-		n, err := strconv.ParseUint(v, 10, 64)
+	var total uint64
+	for _, t := range tasks {
+		data, err := os.ReadFile(dir + "/" + t.Name() + "/status")
 		if err != nil {
-			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+			continue // the thread exited
 		}
-		ticks += n
+		for line := range strings.Lines(string(data)) {
+			name, rest, ok := strings.Cut(line, ":")
+			if !ok || name != "voluntary_ctxt_switches" && name != "nonvoluntary_ctxt_switches" {
+				continue
+			}
+			n, err := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse %s/%s/status: %w", dir, t.Name(), err)
+			}
+			total += n
+		}
 	}
-	return time.Duration(ticks) * (time.Second / clockTicks), nil
+	return total, nil
 }
 
 // cpuMask is a CPU affinity mask of up to 1024 CPUs, as sched_setaffinity takes it.

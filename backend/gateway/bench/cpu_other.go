@@ -11,6 +11,7 @@ import (
 var errNotLinux = errors.New("CPU time and pinning are measured and set on Linux only")
 
 func procCPU(int) (time.Duration, error) { return 0, errNotLinux }
+func procSwitches(int) (uint64, error)   { return 0, errNotLinux }
 func allowedCPUs() ([]int, error)        { return nil, errNotLinux }
 func pinSelf([]int) error                { return errNotLinux }
 

@@ -139,7 +139,7 @@ func (p *printer) sweepNotes(cfg Config, steps []SweepStep) {
 
 func (p *printer) memory(m MemoryReport) {
 	p.line("")
-	p.line("Memory (resident set of the gateway process)")
+	p.line("Memory (resident set of the gateway process) and CPU at rest")
 	w := []int{22}
 	if !m.Measured {
 		p.row(w, "not measured", m.Reason)
@@ -147,6 +147,10 @@ func (p *printer) memory(m MemoryReport) {
 	}
 	p.row(w, "idle after warm-up", fmt.Sprintf("%s, %s of it anonymous (the rest: pages of the executable in the page cache, shared)", mb(m.Idle), mb(m.IdleAnon)))
 	p.row(w, "peak under load", fmt.Sprintf("%s sampled every 50ms, %s VmHWM", mb(m.PeakSampled), mb(m.HighWater)))
+	if m.IdleWindow > 0 {
+		p.row(w, "CPU at rest", fmt.Sprintf("%s per second, %.1f context switches per second (over %s after the warm-up, kept-alive connections open)",
+			dur(m.IdleCPU), m.IdleWakeups, dur(m.IdleWindow)))
+	}
 }
 
 func (p *printer) targets(rep Report) {
