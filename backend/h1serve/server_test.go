@@ -319,16 +319,21 @@ func TestUnreadBodies(t *testing.T) {
 	}
 }
 
+// awaitCancel reports on canceled how r's context ended: canceled, or not within 10 s.
+func awaitCancel(r *http.Request, canceled chan<- error) {
+	select {
+	case <-r.Context().Done():
+		canceled <- r.Context().Err()
+	case <-time.After(10 * time.Second):
+		canceled <- errors.New("not canceled")
+	}
+}
+
 func TestClientHangUpCancelsTheRequest(t *testing.T) {
 	canceled := make(chan error, 1)
 	addr := start(t, &Server{WatchAfter: time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
-		select {
-		case <-r.Context().Done():
-			canceled <- r.Context().Err()
-		case <-time.After(10 * time.Second):
-			canceled <- errors.New("not canceled")
-		}
+		awaitCancel(r, canceled)
 	})})
 	c := dial(t, addr)
 	c.send(post("/slow", `{"model":"x"}`))
@@ -348,12 +353,7 @@ func TestWatchScannerStopsWhileNoRequestRuns(t *testing.T) {
 			io.WriteString(w, "ok")
 			return
 		}
-		select {
-		case <-r.Context().Done():
-			canceled <- r.Context().Err()
-		case <-time.After(10 * time.Second):
-			canceled <- errors.New("not canceled")
-		}
+		awaitCancel(r, canceled)
 	})}
 	addr := start(t, srv)
 	c := dial(t, addr)

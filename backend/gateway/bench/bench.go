@@ -435,21 +435,20 @@ const idleWindow = time.Second
 // measureIdleCPU watches the gateway at rest for idleWindow; it leaves m's idle CPU fields zero
 // when the process cannot be read.
 func measureIdleCPU(ctx context.Context, pid int, m *MemoryReport) {
-	cpu0, err := procCPU(pid)
-	if err != nil {
-		return
+	sample := func() (cpu time.Duration, switches uint64, err error) {
+		if cpu, err = procCPU(pid); err != nil {
+			return 0, 0, err
+		}
+		switches, err = procSwitches(pid)
+		return cpu, switches, err
 	}
-	sw0, err := procSwitches(pid)
+	cpu0, sw0, err := sample()
 	if err != nil {
 		return
 	}
 	start := time.Now()
 	sleepCtx(ctx, idleWindow)
-	cpu1, err := procCPU(pid)
-	if err != nil {
-		return
-	}
-	sw1, err := procSwitches(pid)
+	cpu1, sw1, err := sample()
 	if err != nil {
 		return
 	}
