@@ -211,7 +211,8 @@ func (s *Server) add(c *conn) bool {
 
 // scanIdleTicks is how many scans in a row that find no request running end scanWatches (about
 // a second at the default WatchAfter): kept-alive connections waiting for their next request
-// cost no wake-ups, and a steady trickle of requests does not restart it each time.
+// cost no wake-ups, and a steady trickle of requests does not restart it each time. A closing
+// server's scanner ends at its first scan with none running.
 const scanIdleTicks = 50
 
 // watching makes sure scanWatches runs; a request calls it once its watch is stored.
@@ -250,7 +251,7 @@ func (s *Server) scanWatches() {
 		}
 		if running {
 			idle = 0
-		} else if idle++; idle >= scanIdleTicks && s.stopScanning() {
+		} else if idle++; (idle >= scanIdleTicks || s.closing.Load()) && s.stopScanning() {
 			s.mu.Unlock()
 			return
 		}
