@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"opentracy/backend/api"
+	"opentracy/backend/providers"
 	"opentracy/backend/providers/anthropic"
 )
 
@@ -14,7 +14,7 @@ import (
 type errorShape int
 
 const (
-	// openAIErrors is {"error":{"message","type","code"}}, used by /v1 and /api.
+	// openAIErrors is {"error":{"message","type","param","code"}}, used by /v1 and /api.
 	openAIErrors errorShape = iota
 	// anthropicErrors is {"type":"error","error":{"type","message"}}, used by /anthropic.
 	anthropicErrors
@@ -27,18 +27,18 @@ func errorShapeFor(path string) errorShape {
 	return openAIErrors
 }
 
-// write sends status with an error body. errType is OpenAI's type; code is our machine-readable code.
+// write sends status with an error body. errType is OpenAI's type; code is our machine-readable
+// code. The body is the gateway's own (providers.ErrorBody), so a client sees one shape whether
+// the gateway, the server around it or an upstream refused its request.
 func (e errorShape) write(w http.ResponseWriter, status int, errType, code, msg string) {
-	body := api.ErrorResponse{Error: api.ErrorBody{Message: msg, Type: errType, Code: code}}
+	body := providers.ErrorBody(msg, errType, code)
 	if e == anthropicErrors {
-		// The Anthropic adapter owns the status → Anthropic error type mapping.
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		_, _ = w.Write(anthropic.ErrorFromOpenAI(status, mustJSON(body)))
-		return
+		body = anthropic.ErrorFromOpenAI(status, body) // the adapter owns the status → type mapping
 	}
-	writeJSON(w, status, body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

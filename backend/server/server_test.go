@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +143,15 @@ func wantError(t *testing.T, resp *http.Response, status int, code string) api.E
 	}
 	if e.Error.Code != code || e.Error.Message == "" || e.Error.Type == "" {
 		t.Errorf("error = %+v, want code %q with a message and a type", e.Error, code)
+	}
+	// OpenAI's error object has exactly these members, param null when no parameter is at fault.
+	var shape struct{ Error map[string]json.RawMessage }
+	if err := json.Unmarshal([]byte(body), &shape); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	keys := slices.Sorted(maps.Keys(shape.Error))
+	if !slices.Equal(keys, []string{"code", "message", "param", "type"}) || string(shape.Error["param"]) != "null" {
+		t.Errorf("error members %v (param %s), want OpenAI's code, message, param (null) and type: %s", keys, shape.Error["param"], body)
 	}
 	return e.Error
 }
