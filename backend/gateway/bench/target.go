@@ -85,7 +85,9 @@ func startInProcess(addr, upstream, model, key string) (*gatewayUnderTest, error
 	h := g.Handler()
 	auth := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, `{"error":{"message":"invalid gateway key","type":"invalid_request_error","code":"invalid_api_key"}}`, http.StatusUnauthorized)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write(providers.ErrorBody("invalid gateway key", "invalid_request_error", "invalid_api_key"))
 			return
 		}
 		h.ServeHTTP(w, r)
