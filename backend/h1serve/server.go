@@ -209,10 +209,11 @@ func (s *Server) add(c *conn) bool {
 	return true
 }
 
-// scanIdleTicks is how many scans in a row that find no request running end scanWatches (about
-// a second at the default WatchAfter): kept-alive connections waiting for their next request
-// cost no wake-ups, and a steady trickle of requests does not restart it each time. A closing
-// server's scanner ends at its first scan with none running.
+// scanIdleTicks is how many scans in a row that find no request waiting for its watch end
+// scanWatches (about a second at the default WatchAfter): kept-alive connections waiting for
+// their next request, and long streams already watched, cost no wake-ups, and a steady trickle
+// of requests does not restart it each time. A closing server's scanner ends at its first scan
+// with none waiting.
 const scanIdleTicks = 50
 
 // watching makes sure scanWatches runs; a request calls it once its watch is stored.
@@ -229,8 +230,8 @@ func (s *Server) watching() {
 }
 
 // scanWatches starts the hang-up watch of each request that has run WatchAfter, every
-// WatchAfter while requests run. One ticker for the server, not a timer per request: arming a
-// timer that ends before the poller's next wake-up wakes a thread, on every request.
+// WatchAfter while requests wait for it. One ticker for the server, not a timer per request:
+// arming a timer that ends before the poller's next wake-up wakes a thread, on every request.
 func (s *Server) scanWatches() {
 	after := s.watchAfter()
 	tick := time.NewTicker(after)
@@ -240,16 +241,16 @@ func (s *Server) scanWatches() {
 	for now := range tick.C {
 		s.mu.Lock()
 		due = due[:0]
-		running := false
+		waiting := false
 		for c := range s.conns {
-			if w := c.watch.Load(); w != nil {
-				running = true
+			if w := c.watch.Load(); w != nil && w.waiting() {
+				waiting = true
 				if now.Sub(w.started) >= after {
 					due = append(due, w)
 				}
 			}
 		}
-		if running {
+		if waiting {
 			idle = 0
 		} else if idle++; (idle >= scanIdleTicks || s.closing.Load()) && s.stopScanning() {
 			s.mu.Unlock()
@@ -270,7 +271,7 @@ func (s *Server) scanWatches() {
 func (s *Server) stopScanning() bool {
 	s.scanning.Store(false)
 	for c := range s.conns {
-		if c.watch.Load() != nil {
+		if w := c.watch.Load(); w != nil && w.waiting() {
 			s.scanning.Store(true)
 			return false
 		}

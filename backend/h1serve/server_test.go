@@ -344,6 +344,16 @@ func TestClientHangUpCancelsTheRequest(t *testing.T) {
 	}
 }
 
+// waitScannerStopped fails the test unless the hang-up scanner stops within 5 s.
+func waitScannerStopped(t *testing.T, srv *Server, while string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); srv.scanning.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the scanner still runs with %s", while)
+		}
+	}
+}
+
 // Kept-alive connections waiting for their next request cost no wake-ups: the scanner stops
 // once no request has run for scanIdleTicks scans, and the next request starts it again.
 func TestWatchScannerStopsWhileNoRequestRuns(t *testing.T) {
@@ -359,17 +369,31 @@ func TestWatchScannerStopsWhileNoRequestRuns(t *testing.T) {
 	c := dial(t, addr)
 	c.send(get("/fast"))
 	c.read("GET")
-	for deadline := time.Now().Add(5 * time.Second); srv.scanning.Load(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the scanner still runs with no request running")
-		}
-	}
+	waitScannerStopped(t, srv, "no request running")
 	c.send(get("/fast")) // the idle connection still serves
 	if _, body := c.read("GET"); body != "ok" {
 		t.Fatalf("body %q", body)
 	}
 	c.send(get("/slow"))
 	time.Sleep(20 * time.Millisecond) // past WatchAfter: the watch is on again
+	c.nc.Close()
+	if err := <-canceled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("request context after hang-up: %v", err)
+	}
+}
+
+// A long request (a stream) is watched once it has run WatchAfter; the scanner then has nothing
+// left to do and stops while the request runs, and the watch still notices the hang-up.
+func TestWatchScannerStopsOnceRunningRequestsAreWatched(t *testing.T) {
+	canceled := make(chan error, 1)
+	srv := &Server{WatchAfter: time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		awaitCancel(r, canceled)
+	})}
+	addr := start(t, srv)
+	c := dial(t, addr)
+	c.send(get("/stream"))
+	time.Sleep(20 * time.Millisecond) // the request is running: the scanner started with it
+	waitScannerStopped(t, srv, "the only request already watched")
 	c.nc.Close()
 	if err := <-canceled; !errors.Is(err, context.Canceled) {
 		t.Fatalf("request context after hang-up: %v", err)

@@ -56,6 +56,13 @@ func (w *watch) due() {
 	w.mu.Unlock()
 }
 
+// waiting says whether WatchAfter has yet to pass: the server's scanner still has to look at it.
+func (w *watch) waiting() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.phase == watchWaiting
+}
+
 // bodyRead is called when the handler has read the whole body.
 func (w *watch) bodyRead() {
 	w.mu.Lock()
