@@ -18,6 +18,7 @@ import (
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
 	"opentracy/backend/providers/chatwire"
+	"opentracy/backend/providers/providertest"
 )
 
 func TestNew(t *testing.T) {
@@ -90,11 +91,11 @@ func TestNew(t *testing.T) {
 }
 
 func TestChatNonStreaming(t *testing.T) {
-	up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
-	up.header.Set("Request-Id", "req_123")
-	up.header.Set("Anthropic-Ratelimit-Requests-Remaining", "49")
-	up.header.Set("Set-Cookie", "not=forwarded")
-	p := newTestProvider(t, up.srv.URL, map[string]string{"X-Team": "search"})
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
+	up.Header.Set("Request-Id", "req_123")
+	up.Header.Set("Anthropic-Ratelimit-Requests-Remaining", "49")
+	up.Header.Set("Set-Cookie", "not=forwarded")
+	p := newTestProvider(t, up.URL, map[string]string{"X-Team": "search"})
 
 	clientHeader := http.Header{"Anthropic-Beta": {"prompt-caching-2024-07-31"}, "Authorization": {"Bearer gateway-key"}}
 	resp, err := p.Chat(context.Background(), &providers.Request{
@@ -107,22 +108,22 @@ func TestChatNonStreaming(t *testing.T) {
 	}
 	defer resp.Body.Close()
 
-	got := up.last(t)
-	if got.method != http.MethodPost || got.path != "/v1/messages" {
-		t.Errorf("request = %s %s, want POST /v1/messages", got.method, got.path)
+	got := up.Last(t)
+	if got.Method != http.MethodPost || got.Path != "/v1/messages" {
+		t.Errorf("request = %s %s, want POST /v1/messages", got.Method, got.Path)
 	}
 	wantHeaders := map[string]string{
 		"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01", "Content-Type": "application/json",
 		"Anthropic-Beta": "prompt-caching-2024-07-31", "X-Team": "search", "Authorization": "",
 	}
 	for k, want := range wantHeaders {
-		if v := got.header.Get(k); v != want {
+		if v := got.Header.Get(k); v != want {
 			t.Errorf("header %s = %q, want %q", k, v, want)
 		}
 	}
 	wantBody := `{"model":"claude-sonnet-4-5","max_tokens":1024,"system":[{"type":"text","text":"Be brief."}],
 		"messages":[{"role":"user","content":[{"type":"text","text":"Hello, Claude"}]}],"temperature":0.5}`
-	if diff := jsonDiff(t, []byte(wantBody), got.body); diff != "" {
+	if diff := jsonDiff(t, []byte(wantBody), got.Body); diff != "" {
 		t.Errorf("anthropic request body (-want +got):\n%s", diff)
 	}
 
@@ -187,8 +188,8 @@ func TestChatStreaming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "text/event-stream", fixture(t, tt.fixture))
-			p := newTestProvider(t, up.srv.URL, nil)
+			up := providertest.NewUpstream(t, http.StatusOK, "text/event-stream", fixture(t, tt.fixture))
+			p := newTestProvider(t, up.URL, nil)
 			resp, err := p.Chat(context.Background(), &providers.Request{Body: []byte(tt.body), Model: "claude-sonnet-4-5", Stream: true})
 			if err != nil {
 				t.Fatal(err)
@@ -200,11 +201,11 @@ func TestChatStreaming(t *testing.T) {
 			if err := resp.Body.Close(); err != nil {
 				t.Fatal(err)
 			}
-			got := up.last(t)
-			if a := got.header.Get("Accept"); a != "text/event-stream" {
+			got := up.Last(t)
+			if a := got.Header.Get("Accept"); a != "text/event-stream" {
 				t.Errorf("Accept = %q", a)
 			}
-			if diff := jsonDiff(t, []byte(tt.wantRequest), got.body); diff != "" {
+			if diff := jsonDiff(t, []byte(tt.wantRequest), got.Body); diff != "" {
 				t.Errorf("anthropic request body (-want +got):\n%s", diff)
 			}
 			checkGolden(t, tt.golden, out)
@@ -240,11 +241,11 @@ func TestChatUpstreamErrors(t *testing.T) {
 	for _, tt := range tests {
 		for _, stream := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/stream=%v", tt.name, stream), func(t *testing.T) {
-				up := newUpstream(t, tt.status, "application/json", fixture(t, tt.fixture))
+				up := providertest.NewUpstream(t, tt.status, "application/json", fixture(t, tt.fixture))
 				for k, v := range tt.header {
-					up.header.Set(k, v)
+					up.Header.Set(k, v)
 				}
-				p := newTestProvider(t, up.srv.URL, nil)
+				p := newTestProvider(t, up.URL, nil)
 				body := `{"messages":[{"role":"user","content":"hi"}]}`
 				if stream {
 					body = `{"messages":[{"role":"user","content":"hi"}],"stream":true}`
@@ -280,8 +281,8 @@ func TestChatBadRequestNeverReachesUpstream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
-			p := newTestProvider(t, up.srv.URL, nil)
+			up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
+			p := newTestProvider(t, up.URL, nil)
 			_, err := p.Chat(context.Background(), &providers.Request{Body: []byte(tt.body), Model: "m"})
 			var pe *providers.Error
 			if !errors.As(err, &pe) || pe.Status != http.StatusBadRequest {
@@ -297,7 +298,7 @@ func TestChatBadRequestNeverReachesUpstream(t *testing.T) {
 			if !strings.Contains(body.Error.Message, tt.wantMessage) || body.Error.Type != "invalid_request_error" {
 				t.Errorf("error = %+v, want invalid_request_error with %q", body.Error, tt.wantMessage)
 			}
-			if up.count() != 0 {
+			if up.Count() != 0 {
 				t.Error("a request that cannot be translated reached the upstream")
 			}
 		})
@@ -320,8 +321,8 @@ func TestChatTransportError(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
-	p = newTestProvider(t, up.srv.URL, nil)
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
+	p = newTestProvider(t, up.URL, nil)
 	_, err = p.Chat(ctx, &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"x"}]}`), Model: "m"})
 	if !errors.As(err, &pe) || !errors.Is(err, context.Canceled) || pe.Retryable() {
 		t.Fatalf("err = %v, want a canceled, non-retryable *providers.Error", err)
@@ -329,8 +330,8 @@ func TestChatTransportError(t *testing.T) {
 }
 
 func TestChatUnreadableMessage(t *testing.T) {
-	up := newUpstream(t, http.StatusOK, "application/json", []byte("<html>oops</html>"))
-	p := newTestProvider(t, up.srv.URL, nil)
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", []byte("<html>oops</html>"))
+	p := newTestProvider(t, up.URL, nil)
 	_, err := p.Chat(context.Background(), &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"x"}]}`), Model: "m"})
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Status != http.StatusBadGateway {
@@ -375,9 +376,9 @@ func TestChatStreamCloseAbortsUpstream(t *testing.T) {
 
 func TestMessagesPassthrough(t *testing.T) {
 	reply := fixture(t, "message.json")
-	up := newUpstream(t, http.StatusOK, "application/json", reply)
-	up.header.Set("Request-Id", "req_9")
-	p := newTestProvider(t, up.srv.URL, nil)
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", reply)
+	up.Header.Set("Request-Id", "req_9")
+	p := newTestProvider(t, up.URL, nil)
 	in := `{"model":"alias","max_tokens":1024,"messages":[{"role":"user","content":"Hello, world"}],"container":"c_1","mcp_servers":[{"type":"url","url":"https://m.example"}]}`
 	resp, err := p.Messages(context.Background(), &providers.Request{Body: []byte(in), Model: "claude-sonnet-4-5",
 		Header: http.Header{"Anthropic-Beta": {"mcp-client-2025-04-04"}}})
@@ -385,15 +386,15 @@ func TestMessagesPassthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	got := up.last(t)
+	got := up.Last(t)
 	// Only the model changes; fields this package does not know survive.
 	want := `{"model":"claude-sonnet-4-5","max_tokens":1024,"messages":[{"role":"user","content":"Hello, world"}],"container":"c_1","mcp_servers":[{"type":"url","url":"https://m.example"}]}`
-	if string(got.body) != want {
-		t.Errorf("forwarded body\n got %s\nwant %s", got.body, want)
+	if string(got.Body) != want {
+		t.Errorf("forwarded body\n got %s\nwant %s", got.Body, want)
 	}
 	for k, v := range map[string]string{"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01", "Anthropic-Beta": "mcp-client-2025-04-04", "Accept": "application/json"} {
-		if got.header.Get(k) != v {
-			t.Errorf("header %s = %q, want %q", k, got.header.Get(k), v)
+		if got.Header.Get(k) != v {
+			t.Errorf("header %s = %q, want %q", k, got.Header.Get(k), v)
 		}
 	}
 	out, err := io.ReadAll(resp.Body)
@@ -410,8 +411,8 @@ func TestMessagesPassthrough(t *testing.T) {
 
 func TestMessagesPassthroughStream(t *testing.T) {
 	reply := fixture(t, "stream_tool_use.sse")
-	up := newUpstream(t, http.StatusOK, "text/event-stream", reply)
-	p := newTestProvider(t, up.srv.URL, nil)
+	up := providertest.NewUpstream(t, http.StatusOK, "text/event-stream", reply)
+	p := newTestProvider(t, up.URL, nil)
 	resp, err := p.Messages(context.Background(), &providers.Request{Body: []byte(`{"model":"x","max_tokens":1,"messages":[],"stream":true}`), Model: "claude-y", Stream: true})
 	if err != nil {
 		t.Fatal(err)
@@ -424,7 +425,7 @@ func TestMessagesPassthroughStream(t *testing.T) {
 	if !bytes.Equal(out, reply) {
 		t.Error("the event stream was not passed through byte for byte")
 	}
-	if a := up.last(t).header.Get("Accept"); a != "text/event-stream" {
+	if a := up.Last(t).Header.Get("Accept"); a != "text/event-stream" {
 		t.Errorf("Accept = %q", a)
 	}
 }
@@ -454,8 +455,8 @@ func TestMessagesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, tt.status, "application/json", []byte(tt.reply))
-			p := newTestProvider(t, up.srv.URL, nil)
+			up := providertest.NewUpstream(t, tt.status, "application/json", []byte(tt.reply))
+			p := newTestProvider(t, up.URL, nil)
 			_, err := p.Messages(context.Background(), &providers.Request{Body: []byte(tt.body), Model: "claude-y"})
 			var pe *providers.Error
 			if !errors.As(err, &pe) || pe.Status != tt.wantCode {
@@ -464,7 +465,7 @@ func TestMessagesErrors(t *testing.T) {
 			if diff := jsonDiff(t, []byte(tt.wantBody), pe.Body); diff != "" {
 				t.Errorf("error body (-want +got):\n%s", diff)
 			}
-			if tt.status == 0 && up.count() != 0 {
+			if tt.status == 0 && up.Count() != 0 {
 				t.Error("an invalid body reached the upstream")
 			}
 		})

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,58 +51,6 @@ func (b *body) Close() error {
 		return c.Close()
 	}
 	return nil
-}
-
-// upstream is a fake Anthropic API that records each request and answers with a canned reply.
-type upstream struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	requests []recorded
-
-	status int
-	header http.Header
-	reply  []byte
-}
-
-type recorded struct {
-	method, path string
-	header       http.Header
-	body         []byte
-}
-
-func newUpstream(t *testing.T, status int, contentType string, reply []byte) *upstream {
-	t.Helper()
-	u := &upstream{status: status, header: http.Header{"Content-Type": {contentType}}, reply: reply}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.requests = append(u.requests, recorded{method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: data})
-		u.mu.Unlock()
-		for k, vs := range u.header {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(u.status)
-		_, _ = w.Write(u.reply)
-	}))
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-func (u *upstream) last(t *testing.T) recorded {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.requests) == 0 {
-		t.Fatal("upstream got no request")
-	}
-	return u.requests[len(u.requests)-1]
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.requests)
 }
 
 // newTestProvider points a provider at base with a fixed key and clock.

@@ -69,8 +69,8 @@ func TestOpenAIClientNonStreaming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "application/json", fixture(t, tt.fixture))
-			client := openAIClient(t, newTestProvider(t, up.srv.URL, nil))
+			up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, tt.fixture))
+			client := openAIClient(t, newTestProvider(t, up.URL, nil))
 			got, err := client.CreateChatCompletion(context.Background(), clientRequest(false))
 			if err != nil {
 				t.Fatal(err)
@@ -122,8 +122,8 @@ func TestOpenAIClientStreaming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "text/event-stream", fixture(t, tt.fixture))
-			client := openAIClient(t, newTestProvider(t, up.srv.URL, nil))
+			up := providertest.NewUpstream(t, http.StatusOK, "text/event-stream", fixture(t, tt.fixture))
+			client := openAIClient(t, newTestProvider(t, up.URL, nil))
 			stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
 			if err != nil {
 				t.Fatal(err)
@@ -140,8 +140,8 @@ func TestOpenAIClientStreaming(t *testing.T) {
 }
 
 func TestOpenAIClientStreamError(t *testing.T) {
-	up := newUpstream(t, http.StatusOK, "text/event-stream", fixture(t, "stream_error.sse"))
-	client := openAIClient(t, newTestProvider(t, up.srv.URL, nil))
+	up := providertest.NewUpstream(t, http.StatusOK, "text/event-stream", fixture(t, "stream_error.sse"))
+	client := openAIClient(t, newTestProvider(t, up.URL, nil))
 	stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
 	if err != nil {
 		t.Fatal(err)
@@ -174,8 +174,8 @@ func TestOpenAIClientUpstreamErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, stream := range []bool{false, true} {
-			up := newUpstream(t, tt.status, "application/json", fixture(t, tt.fixture))
-			client := openAIClient(t, newTestProvider(t, up.srv.URL, nil))
+			up := providertest.NewUpstream(t, tt.status, "application/json", fixture(t, tt.fixture))
+			client := openAIClient(t, newTestProvider(t, up.URL, nil))
 			var err error
 			if stream {
 				_, err = client.CreateChatCompletionStream(context.Background(), clientRequest(true))
@@ -195,8 +195,8 @@ func TestOpenAIClientUpstreamErrors(t *testing.T) {
 
 func TestOpenAIClientRequestTranslated(t *testing.T) {
 	// What the real client sends reaches Anthropic translated.
-	up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
-	client := openAIClient(t, newTestProvider(t, up.srv.URL, nil))
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
+	client := openAIClient(t, newTestProvider(t, up.URL, nil))
 	req := clientRequest(false)
 	req.Messages = append([]openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleSystem, Content: "Be brief."}}, req.Messages...)
 	req.MaxCompletionTokens = 300
@@ -212,7 +212,7 @@ func TestOpenAIClientRequestTranslated(t *testing.T) {
 		"metadata":{"user_id":"u-1"},"stop_sequences":["END"],"temperature":1,
 		"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"location":{"type":"string"}}}}],
 		"tool_choice":{"type":"tool","name":"get_weather"}}`
-	if diff := jsonDiff(t, []byte(want), up.last(t).body); diff != "" {
+	if diff := jsonDiff(t, []byte(want), up.Last(t).Body); diff != "" {
 		t.Errorf("anthropic request (-want +got):\n%s", diff)
 	}
 }

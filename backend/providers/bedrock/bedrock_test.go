@@ -17,6 +17,7 @@ import (
 
 	"opentracy/backend/config"
 	"opentracy/backend/providers"
+	"opentracy/backend/providers/providertest"
 )
 
 func TestNew(t *testing.T) {
@@ -153,11 +154,11 @@ func TestChatSigV4(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_tool_use.json"))
-			up.header.Set("X-Amzn-Requestid", "5e8f7d62-1a2b-4c3d-8e9f-0a1b2c3d4e5f")
-			up.header.Set("Set-Cookie", "not=forwarded")
+			up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_tool_use.json"))
+			up.Header.Set("X-Amzn-Requestid", "5e8f7d62-1a2b-4c3d-8e9f-0a1b2c3d4e5f")
+			up.Header.Set("Set-Cookie", "not=forwarded")
 			env := testEnv(map[string]string{"AWS_SESSION_TOKEN": tt.session})
-			p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL, Headers: map[string]string{"X-Team": "search"}}, env)
+			p := newTestProvider(t, config.Provider{BaseURL: up.URL, Headers: map[string]string{"X-Team": "search"}}, env)
 
 			resp, err := p.Chat(context.Background(), &providers.Request{
 				Body: []byte(`{"model":"bedrock/haiku","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Weather in Paris?"}],
@@ -169,27 +170,27 @@ func TestChatSigV4(t *testing.T) {
 			}
 			defer resp.Body.Close()
 
-			got := up.last(t)
-			if got.method != http.MethodPost || got.requestURI != "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse" {
-				t.Errorf("request = %s %s", got.method, got.requestURI)
+			got := up.Last(t)
+			if got.Method != http.MethodPost || got.RequestURI != "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse" {
+				t.Errorf("request = %s %s", got.Method, got.RequestURI)
 			}
-			if got.path != "/model/"+testModel+"/converse" {
-				t.Errorf("decoded path = %s", got.path)
+			if got.Path != "/model/"+testModel+"/converse" {
+				t.Errorf("decoded path = %s", got.Path)
 			}
 			signed := checkSigV4(t, got, aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret, SessionToken: tt.session})
 			if diff := cmp.Diff(tt.wantHeaders, signed); diff != "" {
 				t.Errorf("signed headers (-want +got):\n%s", diff)
 			}
-			if d := got.header.Get("X-Amz-Date"); d != "20250314T150926Z" {
+			if d := got.Header.Get("X-Amz-Date"); d != "20250314T150926Z" {
 				t.Errorf("X-Amz-Date = %q", d)
 			}
-			if v := got.header.Get("X-Amz-Security-Token"); v != tt.session {
+			if v := got.Header.Get("X-Amz-Security-Token"); v != tt.session {
 				t.Errorf("X-Amz-Security-Token = %q, want %q", v, tt.session)
 			}
 			wantBody := `{"system":[{"text":"Be brief."}],"messages":[{"role":"user","content":[{"text":"Weather in Paris?"}]}],
 				"inferenceConfig":{"maxTokens":512,"temperature":0.2},
 				"toolConfig":{"tools":[{"toolSpec":{"name":"get_weather","inputSchema":{"json":{"type":"object","properties":{"location":{"type":"string"}}}}}}]}}`
-			if diff := jsonDiff(t, []byte(wantBody), got.body); diff != "" {
+			if diff := jsonDiff(t, []byte(wantBody), got.Body); diff != "" {
 				t.Errorf("converse request (-want +got):\n%s", diff)
 			}
 
@@ -221,16 +222,16 @@ func TestChatModelIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.model, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
-			p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))
+			up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
+			p := newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))
 			resp, err := p.Chat(context.Background(), &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`), Model: tt.model})
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			got := up.last(t)
-			if got.requestURI != tt.wantURI {
-				t.Errorf("request URI = %s, want %s", got.requestURI, tt.wantURI)
+			got := up.Last(t)
+			if got.RequestURI != tt.wantURI {
+				t.Errorf("request URI = %s, want %s", got.RequestURI, tt.wantURI)
 			}
 			checkSigV4(t, got, aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret})
 		})
@@ -249,22 +250,22 @@ func TestChatBearer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
-			tt.cfg.BaseURL = up.srv.URL
+			up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
+			tt.cfg.BaseURL = up.URL
 			p := newTestProvider(t, tt.cfg, tt.env)
 			resp, err := p.Chat(context.Background(), &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`), Model: testModel})
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			got := up.last(t)
-			if got.path != "/model/"+testModel+"/converse" {
-				t.Errorf("path = %s", got.path)
+			got := up.Last(t)
+			if got.Path != "/model/"+testModel+"/converse" {
+				t.Errorf("path = %s", got.Path)
 			}
-			if a := got.header.Get("Authorization"); a != tt.want {
+			if a := got.Header.Get("Authorization"); a != tt.want {
 				t.Errorf("Authorization = %q, want %q", a, tt.want)
 			}
-			if d := got.header.Get("X-Amz-Date"); d != "" {
+			if d := got.Header.Get("X-Amz-Date"); d != "" {
 				t.Errorf("X-Amz-Date = %q, want none with a bearer key", d)
 			}
 		})
@@ -272,8 +273,8 @@ func TestChatBearer(t *testing.T) {
 }
 
 func TestChatStreaming(t *testing.T) {
-	up := newUpstream(t, http.StatusOK, "application/vnd.amazon.eventstream", streamFixture(t, "stream_tools.events.json"))
-	p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))
+	up := providertest.NewUpstream(t, http.StatusOK, "application/vnd.amazon.eventstream", streamFixture(t, "stream_tools.events.json"))
+	p := newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))
 	// The body's stream flag alone asks for a stream too.
 	resp, err := p.Chat(context.Background(), &providers.Request{
 		Body:  []byte(`{"messages":[{"role":"user","content":"Weather in Paris and Tokyo?"}],"stream":true,"stream_options":{"include_usage":true}}`),
@@ -283,15 +284,15 @@ func TestChatStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	got := up.last(t)
-	if got.requestURI != "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream" {
-		t.Errorf("request URI = %s", got.requestURI)
+	got := up.Last(t)
+	if got.RequestURI != "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream" {
+		t.Errorf("request URI = %s", got.RequestURI)
 	}
-	if a := got.header.Get("Accept"); a != "application/vnd.amazon.eventstream" {
+	if a := got.Header.Get("Accept"); a != "application/vnd.amazon.eventstream" {
 		t.Errorf("Accept = %q", a)
 	}
 	checkSigV4(t, got, aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret})
-	if diff := jsonDiff(t, []byte(`{"messages":[{"role":"user","content":[{"text":"Weather in Paris and Tokyo?"}]}]}`), got.body); diff != "" {
+	if diff := jsonDiff(t, []byte(`{"messages":[{"role":"user","content":[{"text":"Weather in Paris and Tokyo?"}]}]}`), got.Body); diff != "" {
 		t.Errorf("converse request (-want +got):\n%s", diff)
 	}
 	out, err := readAllSmall(resp.Body)
@@ -333,12 +334,12 @@ func TestChatHTTPErrors(t *testing.T) {
 	for _, tt := range tests {
 		for _, stream := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/stream=%v", tt.name, stream), func(t *testing.T) {
-				up := newUpstream(t, tt.status, "application/json", []byte(tt.body))
-				up.header.Set("X-Amzn-Errortype", tt.errorType)
+				up := providertest.NewUpstream(t, tt.status, "application/json", []byte(tt.body))
+				up.Header.Set("X-Amzn-Errortype", tt.errorType)
 				if tt.retryAfter != "" {
-					up.header.Set("Retry-After", tt.retryAfter)
+					up.Header.Set("Retry-After", tt.retryAfter)
 				}
-				p := newTestProvider(t, config.Provider{Name: "aws", BaseURL: up.srv.URL}, testEnv(nil))
+				p := newTestProvider(t, config.Provider{Name: "aws", BaseURL: up.URL}, testEnv(nil))
 				_, err := p.Chat(context.Background(), &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`), Model: testModel, Stream: stream})
 				var pe *providers.Error
 				if !errors.As(err, &pe) {
@@ -362,8 +363,8 @@ func TestChatRefusedLocally(t *testing.T) {
 		{"image by URL", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}`, testModel, "data: URL"},
 		{"no model", `{"messages":[{"role":"user","content":"Hi"}]}`, "", "no model id"},
 	}
-	up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
-	p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
+	p := newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := p.Chat(context.Background(), &providers.Request{Body: []byte(tt.body), Model: tt.model})
@@ -374,7 +375,7 @@ func TestChatRefusedLocally(t *testing.T) {
 			}
 		})
 	}
-	if n := up.count(); n != 0 {
+	if n := up.Count(); n != 0 {
 		t.Errorf("upstream got %d requests, want none", n)
 	}
 }
@@ -392,8 +393,8 @@ func TestChatTransportAndBodyFailures(t *testing.T) {
 		}
 	})
 	t.Run("canceled", func(t *testing.T) {
-		up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
-		p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))
+		up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
+		p := newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := p.Chat(ctx, &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`), Model: testModel})
@@ -403,8 +404,8 @@ func TestChatTransportAndBodyFailures(t *testing.T) {
 		}
 	})
 	t.Run("unreadable answer", func(t *testing.T) {
-		up := newUpstream(t, http.StatusOK, "text/html", []byte("<html>maintenance</html>"))
-		p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))
+		up := providertest.NewUpstream(t, http.StatusOK, "text/html", []byte("<html>maintenance</html>"))
+		p := newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))
 		_, err := p.Chat(context.Background(), &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`), Model: testModel})
 		var pe *providers.Error
 		if !errors.As(err, &pe) || pe.Status != http.StatusBadGateway || !strings.Contains(string(pe.Body), "unreadable") {
@@ -426,34 +427,34 @@ func TestNewIDs(t *testing.T) {
 func TestSigV4CheckDetectsTampering(t *testing.T) {
 	// The signature check in these tests is only worth something if it fails on a request that
 	// differs from what was signed.
-	up := newUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
-	p := newTestProvider(t, config.Provider{BaseURL: up.srv.URL, Headers: map[string]string{"X-Team": "search"}}, testEnv(nil))
+	up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "converse_text.json"))
+	p := newTestProvider(t, config.Provider{BaseURL: up.URL, Headers: map[string]string{"X-Team": "search"}}, testEnv(nil))
 	resp, err := p.Chat(context.Background(), &providers.Request{Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`), Model: testModel})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	good := up.last(t)
+	good := up.Last(t)
 	creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret}
 	if _, err := verifySigV4(good, creds); err != nil {
 		t.Fatalf("untouched request: %v", err)
 	}
 	tests := []struct {
 		name   string
-		tamper func(r *recorded)
+		tamper func(r *providertest.Recorded)
 		creds  aws.Credentials
 	}{
-		{name: "body", tamper: func(r *recorded) { r.body = []byte(strings.Replace(string(r.body), "Hi", "Ho", 1)) }},
-		{name: "path", tamper: func(r *recorded) { r.requestURI = strings.Replace(r.requestURI, "haiku", "sonnet", 1) }},
-		{name: "signed header", tamper: func(r *recorded) { r.header.Set("X-Team", "ads") }},
-		{name: "date", tamper: func(r *recorded) { r.header.Set("X-Amz-Date", "20250314T150927Z") }},
+		{name: "body", tamper: func(r *providertest.Recorded) { r.Body = []byte(strings.Replace(string(r.Body), "Hi", "Ho", 1)) }},
+		{name: "path", tamper: func(r *providertest.Recorded) { r.RequestURI = strings.Replace(r.RequestURI, "haiku", "sonnet", 1) }},
+		{name: "signed header", tamper: func(r *providertest.Recorded) { r.Header.Set("X-Team", "ads") }},
+		{name: "date", tamper: func(r *providertest.Recorded) { r.Header.Set("X-Amz-Date", "20250314T150927Z") }},
 		{name: "secret", creds: aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: "other"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := good
-			r.header = good.header.Clone()
-			r.body = slices.Clone(good.body)
+			r.Header = good.Header.Clone()
+			r.Body = slices.Clone(good.Body)
 			if tt.tamper != nil {
 				tt.tamper(&r)
 			}

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -109,62 +107,9 @@ func streamFixture(t *testing.T, name string) []byte {
 	return frames(t, specs)
 }
 
-// upstream is a fake Bedrock runtime that records each request and answers with a canned reply.
-type upstream struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	requests []recorded
-
-	status int
-	header http.Header
-	reply  []byte
-}
-
-type recorded struct {
-	method, path, requestURI, host string
-	header                         http.Header
-	body                           []byte
-}
-
-func newUpstream(t *testing.T, status int, contentType string, reply []byte) *upstream {
-	t.Helper()
-	u := &upstream{status: status, header: http.Header{"Content-Type": {contentType}}, reply: reply}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.requests = append(u.requests, recorded{method: r.Method, path: r.URL.Path, requestURI: r.RequestURI, host: r.Host,
-			header: r.Header.Clone(), body: data})
-		u.mu.Unlock()
-		for k, vs := range u.header {
-			w.Header()[k] = vs
-		}
-		w.WriteHeader(u.status)
-		_, _ = w.Write(u.reply)
-	}))
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-func (u *upstream) last(t *testing.T) recorded {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.requests) == 0 {
-		t.Fatal("upstream got no request")
-	}
-	return u.requests[len(u.requests)-1]
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.requests)
-}
-
 // checkSigV4 checks the request's SigV4 Authorization header the way Bedrock would (see
 // verifySigV4) and returns the signed header names.
-func checkSigV4(t *testing.T, got recorded, creds aws.Credentials) []string {
+func checkSigV4(t *testing.T, got providertest.Recorded, creds aws.Credentials) []string {
 	t.Helper()
 	signed, err := verifySigV4(got, creds)
 	if err != nil {
@@ -176,14 +121,14 @@ func checkSigV4(t *testing.T, got recorded, creds aws.Credentials) []string {
 // verifySigV4 checks a SigV4 Authorization header: its shape, its scope, and its signature,
 // recomputed with the SDK's signer over the request as received (only the headers it says it
 // signed).
-func verifySigV4(got recorded, creds aws.Credentials) ([]string, error) {
+func verifySigV4(got providertest.Recorded, creds aws.Credentials) ([]string, error) {
 	authRE := regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/bedrock/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
-	auth := got.header.Get("Authorization")
+	auth := got.Header.Get("Authorization")
 	m := authRE.FindStringSubmatch(auth)
 	if m == nil {
 		return nil, fmt.Errorf("authorization %q is not a SigV4 header", auth)
 	}
-	amzDate := got.header.Get("X-Amz-Date")
+	amzDate := got.Header.Get("X-Amz-Date")
 	when, err := time.Parse("20060102T150405Z", amzDate)
 	if err != nil {
 		return nil, fmt.Errorf("X-Amz-Date %q: %w", amzDate, err)
@@ -193,22 +138,22 @@ func verifySigV4(got recorded, creds aws.Credentials) ([]string, error) {
 	}
 	signed := strings.Split(m[4], ";")
 
-	req, err := http.NewRequest(got.method, "http://"+got.host+got.requestURI, bytes.NewReader(got.body))
+	req, err := http.NewRequest(got.Method, "http://"+got.Host+got.RequestURI, bytes.NewReader(got.Body))
 	if err != nil {
 		return nil, err
 	}
-	req.Host = got.host
+	req.Host = got.Host
 	for _, h := range signed {
 		if h == "host" || h == "content-length" {
 			continue // from req.Host and req.ContentLength
 		}
-		vs := got.header.Values(h)
+		vs := got.Header.Values(h)
 		if len(vs) == 0 {
 			return nil, fmt.Errorf("signed header %q was not received", h)
 		}
 		req.Header[http.CanonicalHeaderKey(h)] = vs
 	}
-	sum := sha256.Sum256(got.body)
+	sum := sha256.Sum256(got.Body)
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "bedrock", testRegion, when); err != nil {
 		return nil, err
 	}

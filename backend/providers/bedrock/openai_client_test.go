@@ -19,10 +19,10 @@ import (
 // These tests decode the adapter's output with a real OpenAI client, proving it is valid OpenAI
 // wire format and not merely what this package's own types expect.
 
-func clientFor(t *testing.T, status int, contentType string, reply []byte) (*openai.Client, *upstream) {
+func clientFor(t *testing.T, status int, contentType string, reply []byte) (*openai.Client, *providertest.Upstream) {
 	t.Helper()
-	up := newUpstream(t, status, contentType, reply)
-	return openAIClient(t, newTestProvider(t, config.Provider{BaseURL: up.srv.URL}, testEnv(nil))), up
+	up := providertest.NewUpstream(t, status, contentType, reply)
+	return openAIClient(t, newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))), up
 }
 
 func clientRequest(stream bool) openai.ChatCompletionRequest {
@@ -197,7 +197,7 @@ func TestOpenAIClientUpstreamErrors(t *testing.T) {
 	for _, tt := range tests {
 		for _, stream := range []bool{false, true} {
 			client, up := clientFor(t, tt.status, "application/json", []byte(tt.body))
-			up.header.Set("X-Amzn-Errortype", tt.errorType)
+			up.Header.Set("X-Amzn-Errortype", tt.errorType)
 			var err error
 			if stream {
 				_, err = client.CreateChatCompletionStream(context.Background(), clientRequest(true))
@@ -245,11 +245,11 @@ func TestOpenAIClientRequestTranslated(t *testing.T) {
 		"inferenceConfig":{"maxTokens":300,"temperature":0.7,"stopSequences":["END"]},
 		"toolConfig":{"tools":[{"toolSpec":{"name":"get_weather","inputSchema":{"json":{"type":"object","properties":{"location":{"type":"string"}}}}}}],
 			"toolChoice":{"tool":{"name":"get_weather"}}}}`
-	got := up.last(t)
-	if diff := jsonDiff(t, []byte(want), got.body); diff != "" {
+	got := up.Last(t)
+	if diff := jsonDiff(t, []byte(want), got.Body); diff != "" {
 		t.Errorf("converse request (-want +got):\n%s", diff)
 	}
-	if got.header.Get("Authorization") == "Bearer gateway-key" {
+	if got.Header.Get("Authorization") == "Bearer gateway-key" {
 		t.Error("the client's gateway key reached Bedrock")
 	}
 }

@@ -1,6 +1,7 @@
 // Package providertest holds what the translating adapters' tests share: fixtures and golden
-// files, JSON comparison, a byte-at-a-time reader, and a real OpenAI client (go-openai) pointed
-// at an adapter, to prove its output is valid OpenAI wire format. Imported by tests only.
+// files, JSON comparison, a byte-at-a-time reader, a recording fake upstream, and a real OpenAI
+// client (go-openai) pointed at an adapter, to prove its output is valid OpenAI wire format.
+// Imported by tests only.
 package providertest
 
 import (
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -178,4 +180,64 @@ func ReadClientStream(t testing.TB, stream *openai.ChatCompletionStream) (Stream
 			}
 		}
 	}
+}
+
+// Upstream is a fake provider API on loopback: it records each request and answers every one
+// with the same canned reply.
+type Upstream struct {
+	URL string
+	// Header is sent with every reply; add to it before the first request.
+	Header http.Header
+
+	status int
+	reply  []byte
+
+	mu       sync.Mutex
+	requests []Recorded
+}
+
+// Recorded is one request an Upstream got.
+type Recorded struct {
+	Method, Path, RequestURI, Host string
+	Header                         http.Header
+	Body                           []byte
+}
+
+// NewUpstream serves reply with status and contentType until the test ends.
+func NewUpstream(t testing.TB, status int, contentType string, reply []byte) *Upstream {
+	t.Helper()
+	u := &Upstream{status: status, Header: http.Header{"Content-Type": {contentType}}, reply: reply}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.requests = append(u.requests, Recorded{Method: r.Method, Path: r.URL.Path, RequestURI: r.RequestURI, Host: r.Host,
+			Header: r.Header.Clone(), Body: data})
+		u.mu.Unlock()
+		for k, vs := range u.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(u.status)
+		_, _ = w.Write(u.reply)
+	}))
+	t.Cleanup(srv.Close)
+	u.URL = srv.URL
+	return u
+}
+
+// Last is the latest request; the test fails when there was none.
+func (u *Upstream) Last(t testing.TB) Recorded {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.requests) == 0 {
+		t.Fatal("upstream got no request")
+	}
+	return u.requests[len(u.requests)-1]
+}
+
+// Count is how many requests arrived.
+func (u *Upstream) Count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.requests)
 }
