@@ -111,57 +111,25 @@ func toWireRequest(body []byte, model string) (*wireRequest, streamOptions, erro
 	return out, opts, nil
 }
 
-// toWireMessages fills system and messages. System and developer messages, wherever they
-// appear, become the top-level system prompt in order; tool results become tool_result blocks in
-// a user turn; consecutive turns of one role merge, since Anthropic requires alternation.
+// toWireMessages fills system and messages: system and developer text becomes the top-level
+// system prompt, tool results tool_result blocks in a user turn, and turns alternate, as
+// Anthropic requires (chatwire.Turns).
 func toWireMessages(msgs []chatwire.Message, out *wireRequest) error {
-	for i, m := range msgs {
-		var (
-			role   string
-			blocks []wireBlock
-			err    error
-		)
-		switch m.Role {
-		case "system", "developer":
-			parts, err := chatwire.Parts(m.Content)
-			if err != nil {
-				return fmt.Errorf("messages[%d]: %w", i, err)
+	turns, err := chatwire.Turns(msgs, chatwire.TurnBlocks[wireBlock]{
+		System: func(p chatwire.Part) {
+			if p.Text != "" {
+				out.System = append(out.System, wireBlock{Type: "text", Text: p.Text, CacheControl: p.CacheControl})
 			}
-			for _, p := range parts {
-				if p.Type != "text" {
-					return fmt.Errorf("messages[%d]: a %s message may only hold text, not %q", i, m.Role, p.Type)
-				}
-				if p.Text != "" {
-					out.System = append(out.System, wireBlock{Type: "text", Text: p.Text, CacheControl: p.CacheControl})
-				}
-			}
-			continue
-		case "user":
-			role = "user"
-			blocks, err = userBlocks(m.Content)
-		case "assistant":
-			role = "assistant"
-			blocks, err = assistantBlocks(m)
-		case "tool":
-			role = "user"
-			var b wireBlock
-			b, err = toolResultBlock(m)
-			blocks = []wireBlock{b}
-		default:
-			return fmt.Errorf("messages[%d]: role %q is not supported", i, m.Role)
-		}
-		if err != nil {
-			return fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		if len(blocks) == 0 {
-			// Anthropic rejects empty turns; an empty message carries nothing to keep.
-			continue
-		}
-		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
-			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
-			continue
-		}
-		out.Messages = append(out.Messages, wireMessage{Role: role, Content: blocks})
+		},
+		User:       userBlocks,
+		Assistant:  assistantBlocks,
+		ToolResult: toolResultBlock,
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range turns {
+		out.Messages = append(out.Messages, wireMessage{Role: t.Role, Content: t.Blocks})
 	}
 	return nil
 }

@@ -70,56 +70,21 @@ type translator struct {
 	names map[string]bool
 }
 
-// messages fills system and messages. System and developer messages, wherever they appear, join
-// the top-level system prompt in order; tool results become toolResult blocks in a user turn;
-// consecutive turns of one role merge, since Converse requires alternation.
+// messages fills system and messages: system and developer text becomes the system blocks,
+// tool results toolResult blocks in a user turn, and turns alternate, as Converse requires
+// (chatwire.Turns).
 func (t *translator) messages(msgs []chatwire.Message, out *converseRequest) error {
-	for i, m := range msgs {
-		var (
-			role   string
-			blocks []block
-			err    error
-		)
-		switch m.Role {
-		case "system", "developer":
-			var parts []chatwire.Part
-			parts, err = chatwire.Parts(m.Content)
-			if err != nil {
-				return fmt.Errorf("messages[%d]: %w", i, err)
-			}
-			for _, p := range parts {
-				if p.Type != "text" {
-					return fmt.Errorf("messages[%d]: a %s message may only hold text, not %q", i, m.Role, p.Type)
-				}
-				out.System = appendText(out.System, p)
-			}
-			continue
-		case "user":
-			role = "user"
-			blocks, err = t.userBlocks(m.Content, true)
-		case "assistant":
-			role = "assistant"
-			blocks, err = assistantBlocks(m)
-		case "tool":
-			role = "user"
-			var b block
-			b, err = t.toolResultBlock(m)
-			blocks = []block{b}
-		default:
-			return fmt.Errorf("messages[%d]: role %q is not supported", i, m.Role)
-		}
-		if err != nil {
-			return fmt.Errorf("messages[%d]: %w", i, err)
-		}
-		if len(blocks) == 0 {
-			// Bedrock rejects empty turns; an empty message carries nothing to keep.
-			continue
-		}
-		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
-			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
-			continue
-		}
-		out.Messages = append(out.Messages, message{Role: role, Content: blocks})
+	turns, err := chatwire.Turns(msgs, chatwire.TurnBlocks[block]{
+		System:     func(p chatwire.Part) { out.System = appendText(out.System, p) },
+		User:       func(content json.RawMessage) ([]block, error) { return t.userBlocks(content, true) },
+		Assistant:  assistantBlocks,
+		ToolResult: t.toolResultBlock,
+	})
+	if err != nil {
+		return err
+	}
+	for _, turn := range turns {
+		out.Messages = append(out.Messages, message{Role: turn.Role, Content: turn.Blocks})
 	}
 	return nil
 }
