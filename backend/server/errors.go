@@ -35,10 +35,7 @@ func (e errorShape) write(w http.ResponseWriter, status int, errType, code, msg 
 	if e == anthropicErrors {
 		body = anthropic.ErrorFromOpenAI(status, body) // the adapter owns the status → type mapping
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeJSONBody(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -49,10 +46,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, `{"error":{"message":"encode response","type":"server_error"}}`, http.StatusInternalServerError)
 		return
 	}
+	writeJSONBody(w, status, buf.Bytes())
+}
+
+// writeJSONBody sends status with body, already JSON, which no cache may keep.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // mustJSON encodes values whose encoding cannot fail (plain structs of strings, numbers and times).

@@ -34,9 +34,7 @@ func isTrusted(r *http.Request) bool {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(`{"status":"ok"}`))
+	writeJSONBody(w, http.StatusOK, []byte(`{"status":"ok"}`))
 }
 
 // recoverPanics turns a handler panic into a 500 in the API's error shape and a logged stack,
