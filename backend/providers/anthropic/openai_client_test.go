@@ -2,13 +2,9 @@ package anthropic
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
-	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	openai "github.com/sashabaranov/go-openai"
 
 	"opentracy/backend/providers/providertest"
@@ -18,17 +14,7 @@ import (
 // wire format and not merely what this package's own types expect.
 
 func clientRequest(stream bool) openai.ChatCompletionRequest {
-	req := openai.ChatCompletionRequest{
-		Model:    "claude",
-		Messages: []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: "What is the weather like in San Francisco?"}},
-		Tools: []openai.Tool{{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
-			Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"location":{"type":"string"}}}`)}}},
-		Stream: stream,
-	}
-	if stream {
-		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
-	}
-	return req
+	return providertest.ClientRequest("claude", "What is the weather like in San Francisco?", stream)
 }
 
 func TestOpenAIClientNonStreaming(t *testing.T) {
@@ -69,15 +55,7 @@ func TestOpenAIClientNonStreaming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, tt.fixture))
-			client := openAIClient(t, newTestProvider(t, up.URL, nil))
-			got, err := client.CreateChatCompletion(context.Background(), clientRequest(false))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".httpHeader" }, cmp.Ignore())); diff != "" {
-				t.Errorf("decoded response (-want +got):\n%s", diff)
-			}
+			providertest.CheckChat(t, clientFor(t, http.StatusOK, "application/json", fixture(t, tt.fixture)), clientRequest(false), tt.want)
 		})
 	}
 }
@@ -85,17 +63,17 @@ func TestOpenAIClientNonStreaming(t *testing.T) {
 func TestOpenAIClientStreaming(t *testing.T) {
 	tests := []struct {
 		fixture string
-		want    streamResult
+		want    providertest.StreamResult
 	}{
 		{
 			fixture: "stream_text.sse",
-			want: streamResult{ID: "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", Model: "claude-sonnet-4-5-20250929", Content: "Hello!",
+			want: providertest.StreamResult{ID: "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", Model: "claude-sonnet-4-5-20250929", Content: "Hello!",
 				FinishReason: openai.FinishReasonStop, Chunks: 5,
 				Usage: &openai.Usage{PromptTokens: 25, CompletionTokens: 15, TotalTokens: 40, PromptTokensDetails: &openai.PromptTokensDetails{}}},
 		},
 		{
 			fixture: "stream_tool_use.sse",
-			want: streamResult{ID: "msg_014p7gG3wDgGV9EUtLvnow3U", Model: "claude-sonnet-4-5-20250929",
+			want: providertest.StreamResult{ID: "msg_014p7gG3wDgGV9EUtLvnow3U", Model: "claude-sonnet-4-5-20250929",
 				Content: "Okay, let's check the weather for San Francisco, CA:", FinishReason: openai.FinishReasonToolCalls, Chunks: 25,
 				ToolCalls: []openai.ToolCall{{ID: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", Type: openai.ToolTypeFunction,
 					Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location": "San Francisco, CA", "unit": "fahrenheit"}`}}},
@@ -103,7 +81,7 @@ func TestOpenAIClientStreaming(t *testing.T) {
 		},
 		{
 			fixture: "stream_parallel_tools.sse",
-			want: streamResult{ID: "msg_01ParallelTools8fGx2sVqLk", Model: "claude-sonnet-4-5-20250929",
+			want: providertest.StreamResult{ID: "msg_01ParallelTools8fGx2sVqLk", Model: "claude-sonnet-4-5-20250929",
 				Content: "Checking both cities.", FinishReason: openai.FinishReasonToolCalls, Chunks: 11,
 				ToolCalls: []openai.ToolCall{
 					{ID: "toolu_01A", Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location": "Paris"}`}},
@@ -114,7 +92,7 @@ func TestOpenAIClientStreaming(t *testing.T) {
 		},
 		{
 			fixture: "stream_thinking.sse",
-			want: streamResult{ID: "msg_01...", Model: "claude-sonnet-4-5-20250929", Content: "27 * 453 = 12,231",
+			want: providertest.StreamResult{ID: "msg_01...", Model: "claude-sonnet-4-5-20250929", Content: "27 * 453 = 12,231",
 				Reasoning:    "Let me solve this step by step:\n\n1. First break down 27 * 453\n2. 453 = 400 + 50 + 3\n3. 27 * 400 = 10,800\n4. 27 * 50 = 1,350\n5. 27 * 3 = 81\n6. 10,800 + 1,350 + 81 = 12,231",
 				FinishReason: openai.FinishReasonStop, Chunks: 10,
 				Usage: &openai.Usage{PromptTokensDetails: &openai.PromptTokensDetails{}}},
@@ -122,38 +100,14 @@ func TestOpenAIClientStreaming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
-			up := providertest.NewUpstream(t, http.StatusOK, "text/event-stream", fixture(t, tt.fixture))
-			client := openAIClient(t, newTestProvider(t, up.URL, nil))
-			stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := readClientStream(t, stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("assembled stream (-want +got):\n%s", diff)
-			}
+			providertest.CheckStream(t, clientFor(t, http.StatusOK, "text/event-stream", fixture(t, tt.fixture)), clientRequest(true), tt.want)
 		})
 	}
 }
 
 func TestOpenAIClientStreamError(t *testing.T) {
-	up := providertest.NewUpstream(t, http.StatusOK, "text/event-stream", fixture(t, "stream_error.sse"))
-	client := openAIClient(t, newTestProvider(t, up.URL, nil))
-	stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := readClientStream(t, stream)
-	var apiErr *openai.APIError
-	if !errors.As(err, &apiErr) {
-		t.Fatalf("err = %v, want an *openai.APIError", err)
-	}
-	if apiErr.Message != "Overloaded" || apiErr.Type != "server_error" || apiErr.Code != "overloaded" {
-		t.Errorf("api error = %+v", apiErr)
-	}
+	got, err := providertest.SendStream(t, clientFor(t, http.StatusOK, "text/event-stream", fixture(t, "stream_error.sse")), clientRequest(true))
+	providertest.APIError{Type: "server_error", Code: "overloaded", Message: "Overloaded"}.Check(t, "stream", err)
 	if got.Content != "Hello" {
 		t.Errorf("content before the error = %q", got.Content)
 	}
@@ -161,42 +115,25 @@ func TestOpenAIClientStreamError(t *testing.T) {
 
 func TestOpenAIClientUpstreamErrors(t *testing.T) {
 	tests := []struct {
-		fixture  string
-		status   int
-		wantType string
-		wantCode any
-		wantMsg  string
+		fixture string
+		want    providertest.APIError
 	}{
-		{"error_429.json", 429, "rate_limit_error", "rate_limit_exceeded", "Number of request tokens has exceeded"},
-		{"error_529.json", 529, "server_error", "overloaded", "Overloaded"},
-		// go-openai decodes a null code as the int 0.
-		{"error_400.json", 400, "invalid_request_error", 0, "roles must alternate"},
+		{"error_429.json", providertest.APIError{Status: 429, Type: "rate_limit_error", Code: "rate_limit_exceeded", Message: "Number of request tokens has exceeded"}},
+		{"error_529.json", providertest.APIError{Status: 529, Type: "server_error", Code: "overloaded", Message: "Overloaded"}},
+		{"error_400.json", providertest.APIError{Status: 400, Type: "invalid_request_error", Code: 0, Message: "roles must alternate"}},
 	}
 	for _, tt := range tests {
-		for _, stream := range []bool{false, true} {
-			up := providertest.NewUpstream(t, tt.status, "application/json", fixture(t, tt.fixture))
-			client := openAIClient(t, newTestProvider(t, up.URL, nil))
-			var err error
-			if stream {
-				_, err = client.CreateChatCompletionStream(context.Background(), clientRequest(true))
-			} else {
-				_, err = client.CreateChatCompletion(context.Background(), clientRequest(false))
-			}
-			var apiErr *openai.APIError
-			if !errors.As(err, &apiErr) {
-				t.Fatalf("%s stream=%v: err = %v, want *openai.APIError", tt.fixture, stream, err)
-			}
-			if apiErr.HTTPStatusCode != tt.status || apiErr.Type != tt.wantType || apiErr.Code != tt.wantCode || !strings.Contains(apiErr.Message, tt.wantMsg) {
-				t.Errorf("%s stream=%v: api error = %+v", tt.fixture, stream, apiErr)
-			}
-		}
+		t.Run(tt.fixture, func(t *testing.T) {
+			newClient := func() *openai.Client { return clientFor(t, tt.want.Status, "application/json", fixture(t, tt.fixture)) }
+			providertest.CheckErrorBothWays(t, newClient, clientRequest, tt.want)
+		})
 	}
 }
 
 func TestOpenAIClientRequestTranslated(t *testing.T) {
 	// What the real client sends reaches Anthropic translated.
 	up := providertest.NewUpstream(t, http.StatusOK, "application/json", fixture(t, "message.json"))
-	client := openAIClient(t, newTestProvider(t, up.URL, nil))
+	client := providertest.OpenAIClient(t, newTestProvider(t, up.URL, nil), "claude-sonnet-4-5")
 	req := clientRequest(false)
 	req.Messages = append([]openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleSystem, Content: "Be brief."}}, req.Messages...)
 	req.MaxCompletionTokens = 300
@@ -217,12 +154,9 @@ func TestOpenAIClientRequestTranslated(t *testing.T) {
 	}
 }
 
-func openAIClient(t *testing.T, p *Provider) *openai.Client {
-	return providertest.OpenAIClient(t, p, "claude-sonnet-4-5")
-}
-
-type streamResult = providertest.StreamResult
-
-func readClientStream(t *testing.T, stream *openai.ChatCompletionStream) (streamResult, error) {
-	return providertest.ReadClientStream(t, stream)
+// clientFor is a real OpenAI client calling the adapter, whose upstream answers reply.
+func clientFor(t *testing.T, status int, contentType string, reply []byte) *openai.Client {
+	t.Helper()
+	up := providertest.NewUpstream(t, status, contentType, reply)
+	return providertest.OpenAIClient(t, newTestProvider(t, up.URL, nil), "claude-sonnet-4-5")
 }

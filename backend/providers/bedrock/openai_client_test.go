@@ -2,17 +2,12 @@ package bedrock
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
-	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	openai "github.com/sashabaranov/go-openai"
 
 	"opentracy/backend/config"
-
 	"opentracy/backend/providers/providertest"
 )
 
@@ -22,21 +17,11 @@ import (
 func clientFor(t *testing.T, status int, contentType string, reply []byte) (*openai.Client, *providertest.Upstream) {
 	t.Helper()
 	up := providertest.NewUpstream(t, status, contentType, reply)
-	return openAIClient(t, newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil))), up
+	return providertest.OpenAIClient(t, newTestProvider(t, config.Provider{BaseURL: up.URL}, testEnv(nil)), testModel), up
 }
 
 func clientRequest(stream bool) openai.ChatCompletionRequest {
-	req := openai.ChatCompletionRequest{
-		Model:    "bedrock/haiku",
-		Messages: []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: "What is the weather like in Paris?"}},
-		Tools: []openai.Tool{{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
-			Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"location":{"type":"string"}}}`)}}},
-		Stream: stream,
-	}
-	if stream {
-		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
-	}
-	return req
+	return providertest.ClientRequest("bedrock/haiku", "What is the weather like in Paris?", stream)
 }
 
 func TestOpenAIClientNonStreaming(t *testing.T) {
@@ -92,13 +77,7 @@ func TestOpenAIClientNonStreaming(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			client, _ := clientFor(t, http.StatusOK, "application/json", fixture(t, tt.fixture))
-			got, err := client.CreateChatCompletion(context.Background(), clientRequest(false))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".httpHeader" }, cmp.Ignore())); diff != "" {
-				t.Errorf("decoded response (-want +got):\n%s", diff)
-			}
+			providertest.CheckChat(t, client, clientRequest(false), tt.want)
 		})
 	}
 }
@@ -106,17 +85,17 @@ func TestOpenAIClientNonStreaming(t *testing.T) {
 func TestOpenAIClientStreaming(t *testing.T) {
 	tests := []struct {
 		fixture string
-		want    streamResult
+		want    providertest.StreamResult
 	}{
 		{
 			fixture: "stream_text.events.json",
-			want: streamResult{ID: testID, Model: testModel, Content: "Hello! How can I <help> you today?",
+			want: providertest.StreamResult{ID: testID, Model: testModel, Content: "Hello! How can I <help> you today?",
 				FinishReason: openai.FinishReasonStop, Chunks: 6,
 				Usage: &openai.Usage{PromptTokens: 1512, CompletionTokens: 11, TotalTokens: 1523, PromptTokensDetails: &openai.PromptTokensDetails{CachedTokens: 1500}}},
 		},
 		{
 			fixture: "stream_tools.events.json",
-			want: streamResult{ID: testID, Model: testModel, Content: "Checking both cities.", FinishReason: openai.FinishReasonToolCalls, Chunks: 11,
+			want: providertest.StreamResult{ID: testID, Model: testModel, Content: "Checking both cities.", FinishReason: openai.FinishReasonToolCalls, Chunks: 11,
 				ToolCalls: []openai.ToolCall{
 					{ID: "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location": "Paris"}`}},
 					{ID: "tooluse_4rGq9RZlTi2dPSuLxVYQxw", Type: openai.ToolTypeFunction, Function: openai.FunctionCall{Name: "get_weather", Arguments: `{"location": "Tokyo"}`}},
@@ -126,7 +105,7 @@ func TestOpenAIClientStreaming(t *testing.T) {
 		},
 		{
 			fixture: "stream_reasoning.events.json",
-			want: streamResult{ID: testID, Model: testModel, Content: "27 * 453 = 12,231", Reasoning: "27 * 453: 10,800 + 1,350 + 81.",
+			want: providertest.StreamResult{ID: testID, Model: testModel, Content: "27 * 453 = 12,231", Reasoning: "27 * 453: 10,800 + 1,350 + 81.",
 				FinishReason: openai.FinishReasonLength, Chunks: 6,
 				Usage: &openai.Usage{PromptTokens: 30, CompletionTokens: 60, TotalTokens: 90, PromptTokensDetails: &openai.PromptTokensDetails{}}},
 		},
@@ -134,43 +113,24 @@ func TestOpenAIClientStreaming(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			client, _ := clientFor(t, http.StatusOK, "application/vnd.amazon.eventstream", streamFixture(t, tt.fixture))
-			stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := readClientStream(t, stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("assembled stream (-want +got):\n%s", diff)
-			}
+			providertest.CheckStream(t, client, clientRequest(true), tt.want)
 		})
 	}
 }
 
 func TestOpenAIClientStreamException(t *testing.T) {
 	tests := []struct {
-		fixture, wantType, wantCode, wantMsg, wantContent string
+		fixture, wantContent string
+		want                 providertest.APIError
 	}{
-		{"stream_exception.events.json", "rate_limit_error", "rate_limit_exceeded", "Too many tokens", "Once upon"},
-		{"stream_model_error.events.json", "server_error", "model_stream_error", "Model stream error", ""},
+		{"stream_exception.events.json", "Once upon", providertest.APIError{Type: "rate_limit_error", Code: "rate_limit_exceeded", Message: "Too many tokens"}},
+		{"stream_model_error.events.json", "", providertest.APIError{Type: "server_error", Code: "model_stream_error", Message: "Model stream error"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			client, _ := clientFor(t, http.StatusOK, "application/vnd.amazon.eventstream", streamFixture(t, tt.fixture))
-			stream, err := client.CreateChatCompletionStream(context.Background(), clientRequest(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := readClientStream(t, stream)
-			var apiErr *openai.APIError
-			if !errors.As(err, &apiErr) {
-				t.Fatalf("err = %v, want an *openai.APIError", err)
-			}
-			if apiErr.Type != tt.wantType || apiErr.Code != tt.wantCode || !strings.Contains(apiErr.Message, tt.wantMsg) {
-				t.Errorf("api error = %+v", apiErr)
-			}
+			got, err := providertest.SendStream(t, client, clientRequest(true))
+			tt.want.Check(t, "stream", err)
 			if got.Content != tt.wantContent {
 				t.Errorf("content before the error = %q, want %q", got.Content, tt.wantContent)
 			}
@@ -181,37 +141,24 @@ func TestOpenAIClientStreamException(t *testing.T) {
 func TestOpenAIClientUpstreamErrors(t *testing.T) {
 	tests := []struct {
 		name, errorType, body string
-		status                int
-		wantType              string
-		wantCode              any
-		wantMsg               string
+		want                  providertest.APIError
 	}{
 		{"throttled", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/", `{"message":"Too many requests, please wait before trying again."}`,
-			429, "rate_limit_error", "rate_limit_exceeded", "Too many requests"},
-		// go-openai decodes a null code as the int 0.
+			providertest.APIError{Status: 429, Type: "rate_limit_error", Code: "rate_limit_exceeded", Message: "Too many requests"}},
 		{"invalid", "ValidationException", `{"message":"The provided model identifier is invalid."}`,
-			400, "invalid_request_error", 0, "model identifier is invalid"},
+			providertest.APIError{Status: 400, Type: "invalid_request_error", Code: 0, Message: "model identifier is invalid"}},
 		{"denied", "AccessDeniedException", `{"Message":"You don't have access to the model with the specified model ID."}`,
-			403, "permission_error", 0, "don't have access"},
+			providertest.APIError{Status: 403, Type: "permission_error", Code: 0, Message: "don't have access"}},
 	}
 	for _, tt := range tests {
-		for _, stream := range []bool{false, true} {
-			client, up := clientFor(t, tt.status, "application/json", []byte(tt.body))
-			up.Header.Set("X-Amzn-Errortype", tt.errorType)
-			var err error
-			if stream {
-				_, err = client.CreateChatCompletionStream(context.Background(), clientRequest(true))
-			} else {
-				_, err = client.CreateChatCompletion(context.Background(), clientRequest(false))
+		t.Run(tt.name, func(t *testing.T) {
+			newClient := func() *openai.Client {
+				client, up := clientFor(t, tt.want.Status, "application/json", []byte(tt.body))
+				up.Header.Set("X-Amzn-Errortype", tt.errorType)
+				return client
 			}
-			var apiErr *openai.APIError
-			if !errors.As(err, &apiErr) {
-				t.Fatalf("%s stream=%v: err = %v, want *openai.APIError", tt.name, stream, err)
-			}
-			if apiErr.HTTPStatusCode != tt.status || apiErr.Type != tt.wantType || apiErr.Code != tt.wantCode || !strings.Contains(apiErr.Message, tt.wantMsg) {
-				t.Errorf("%s stream=%v: api error = %+v", tt.name, stream, apiErr)
-			}
-		}
+			providertest.CheckErrorBothWays(t, newClient, clientRequest, tt.want)
+		})
 	}
 }
 
@@ -252,14 +199,4 @@ func TestOpenAIClientRequestTranslated(t *testing.T) {
 	if got.Header.Get("Authorization") == "Bearer gateway-key" {
 		t.Error("the client's gateway key reached Bedrock")
 	}
-}
-
-func openAIClient(t *testing.T, p *Provider) *openai.Client {
-	return providertest.OpenAIClient(t, p, testModel)
-}
-
-type streamResult = providertest.StreamResult
-
-func readClientStream(t *testing.T, stream *openai.ChatCompletionStream) (streamResult, error) {
-	return providertest.ReadClientStream(t, stream)
 }

@@ -6,8 +6,10 @@ package providertest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -130,6 +132,92 @@ func OpenAIClient(t testing.TB, p providers.Provider, model string) *openai.Clie
 	cfg := openai.DefaultConfig("gateway-key")
 	cfg.BaseURL = gw.URL + "/v1"
 	return openai.NewClientWithConfig(cfg)
+}
+
+// ClientRequest is what the real-client tests send: one user question and a get_weather tool;
+// a stream asks for usage too.
+func ClientRequest(model, question string, stream bool) openai.ChatCompletionRequest {
+	req := openai.ChatCompletionRequest{
+		Model:    model,
+		Messages: []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: question}},
+		Tools: []openai.Tool{{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
+			Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"location":{"type":"string"}}}`)}}},
+		Stream: stream,
+	}
+	if stream {
+		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	return req
+}
+
+// CheckChat sends req unstreamed and compares what client decodes with want.
+func CheckChat(t testing.TB, client *openai.Client, req openai.ChatCompletionRequest, want openai.ChatCompletionResponse) {
+	t.Helper()
+	got, err := client.CreateChatCompletion(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".httpHeader" }, cmp.Ignore())); diff != "" {
+		t.Errorf("decoded response (-want +got):\n%s", diff)
+	}
+}
+
+// CheckStream sends req streamed and compares what client assembles with want.
+func CheckStream(t testing.TB, client *openai.Client, req openai.ChatCompletionRequest, want StreamResult) {
+	t.Helper()
+	got, err := SendStream(t, client, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("assembled stream (-want +got):\n%s", diff)
+	}
+}
+
+// SendStream sends req streamed and reads the whole stream; err is what broke it.
+func SendStream(t testing.TB, client *openai.Client, req openai.ChatCompletionRequest) (StreamResult, error) {
+	t.Helper()
+	stream, err := client.CreateChatCompletionStream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ReadClientStream(t, stream)
+}
+
+// APIError is what a client must see of an upstream's error.
+type APIError struct {
+	Status int
+	Type   string
+	Code   any // go-openai decodes a null code as the int 0
+	// Message is a part of the message.
+	Message string
+}
+
+// Check fails t unless err is an *openai.APIError matching e.
+func (e APIError) Check(t testing.TB, what string, err error) {
+	t.Helper()
+	var apiErr *openai.APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("%s: err = %v, want an *openai.APIError", what, err)
+	}
+	if (e.Status != 0 && apiErr.HTTPStatusCode != e.Status) || apiErr.Type != e.Type || apiErr.Code != e.Code || !strings.Contains(apiErr.Message, e.Message) {
+		t.Errorf("%s: api error = %+v, want %+v", what, *apiErr, e)
+	}
+}
+
+// CheckErrorBothWays sends the request newRequest makes, unstreamed and streamed, each through a
+// fresh client, and checks the error both fail with.
+func CheckErrorBothWays(t testing.TB, newClient func() *openai.Client, newRequest func(stream bool) openai.ChatCompletionRequest, want APIError) {
+	t.Helper()
+	for _, stream := range []bool{false, true} {
+		var err error
+		if stream {
+			_, err = newClient().CreateChatCompletionStream(context.Background(), newRequest(true))
+		} else {
+			_, err = newClient().CreateChatCompletion(context.Background(), newRequest(false))
+		}
+		want.Check(t, fmt.Sprintf("stream=%v", stream), err)
+	}
 }
 
 // StreamResult is what an OpenAI client assembles from a stream.
