@@ -121,8 +121,8 @@ func (c *modelCLI) flags(name, synopsis string) *flag.FlagSet {
 }
 
 // parse parses flags that may come before or after the positional arguments, and checks that
-// there are exactly nPos of those.
-func (c *modelCLI) parse(fs *flag.FlagSet, args []string, nPos int) ([]string, error) {
+// there are exactly nPos of those and that the required string flags are set.
+func (c *modelCLI) parse(fs *flag.FlagSet, args []string, nPos int, required ...string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -146,19 +146,14 @@ func (c *modelCLI) parse(fs *flag.FlagSet, args []string, nPos int) ([]string, e
 		fs.Usage()
 		return nil, errFlagUsage
 	}
-	return pos, nil
-}
-
-// require reports missing required string flags as a usage error.
-func (c *modelCLI) require(fs *flag.FlagSet, names ...string) error {
-	for _, n := range names {
+	for _, n := range required {
 		if fs.Lookup(n).Value.String() == "" {
 			fmt.Fprintf(c.stderr, "%s: --%s is required\n", fs.Name(), n)
 			fs.Usage()
-			return errFlagUsage
+			return nil, errFlagUsage
 		}
 	}
-	return nil
+	return pos, nil
 }
 
 // dataDirFlag adds --data-dir and returns a function giving the models folder.
@@ -375,10 +370,7 @@ func (c *modelCLI) initTiny(_ context.Context, args []string) error {
 	tokDir := fs.String("tokenizer", "", "folder with a tokenizer.json (and tokenizer_config.json) to use; default: a byte-level tokenizer with the family's chat tokens and template")
 	dtype := fs.String("dtype", "float32", "weights dtype: float32 or bfloat16")
 	seed := fs.Uint64("seed", 1, "random seed of the weights")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := c.require(fs, "out"); err != nil {
+	if _, err := c.parse(fs, args, 0, "out"); err != nil {
 		return err
 	}
 	fam := lm.Family(*family)
@@ -435,10 +427,7 @@ func (c *modelCLI) train(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of the data order, LoRA initialisation and dropout")
 	saveEvery := fs.Int("save-every", 0, "write a checkpoint every N steps (always at the end and on interrupt)")
 	resume := fs.String("resume", "", `continue from a checkpoint folder, or "auto": the latest in OUT/checkpoints if there is one`)
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := c.require(fs, "model", "data", "out"); err != nil {
+	if _, err := c.parse(fs, args, 0, "model", "data", "out"); err != nil {
 		return err
 	}
 	dir, err := modelDir()
@@ -507,10 +496,7 @@ func (c *modelCLI) generate(ctx context.Context, args []string) error {
 	topP := fs.Float64("top-p", -1, "nucleus sampling mass (default: generation_config.json's)")
 	topK := fs.Int("top-k", -1, "sample among the k most likely tokens (default: generation_config.json's)")
 	seed := fs.Uint64("seed", 0, "sampling seed")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := c.require(fs, "model", "prompt"); err != nil {
+	if _, err := c.parse(fs, args, 0, "model", "prompt"); err != nil {
 		return err
 	}
 	dir, err := modelDir()
@@ -661,10 +647,7 @@ func (c *modelCLI) info(_ context.Context, args []string) error {
 	modelDir := modelFlag(fs, "model: a folder or a downloaded model's name (required)")
 	adapter := fs.String("adapter", "", "LoRA adapter folder (PEFT format) to describe with the model")
 	asJSON := fs.Bool("json", false, "print the description as JSON")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := c.require(fs, "model"); err != nil {
+	if _, err := c.parse(fs, args, 0, "model"); err != nil {
 		return err
 	}
 	dir, err := modelDir()
@@ -866,10 +849,7 @@ func (c *modelCLI) logits(ctx context.Context, args []string) error {
 	idsFlag := fs.String("ids", "", "comma-separated token ids of one sequence (required)")
 	outPath := fs.String("out", "", "output: FILE.npy (NumPy float32 [1, T, V]) or any other name for raw little-endian float32 plus FILE.json with the shape (required)")
 	dtypeName := fs.String("dtype", "", "compute dtype: float32, bfloat16 or float16 (default: the checkpoint's on XLA, float32 on the Go backend)")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := c.require(fs, "model", "ids", "out"); err != nil {
+	if _, err := c.parse(fs, args, 0, "model", "ids", "out"); err != nil {
 		return err
 	}
 	dtype := dtypes.InvalidDType
@@ -998,10 +978,7 @@ func (c *modelCLI) bench(ctx context.Context, args []string) error {
 	maxNew := fs.Int("max-new-tokens", 256, "decode: tokens generated per run")
 	promptLen := fs.Int("prompt-len", 16, "decode: prompt tokens")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the timed runs to this file (go tool pprof)")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if err := c.require(fs, "model", "mode"); err != nil {
+	if _, err := c.parse(fs, args, 0, "model", "mode"); err != nil {
 		return err
 	}
 	if *mode != "train" && *mode != "decode" {
