@@ -43,7 +43,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // messages quote code like "<gateway key>"; this is JSON, not HTML
 	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"error":{"message":"encode response","type":"server_error"}}`, http.StatusInternalServerError)
+		openAIErrors.write(w, http.StatusInternalServerError, "server_error", "encode_failed", "encode response: "+err.Error())
 		return
 	}
 	writeJSONBody(w, status, buf.Bytes())
