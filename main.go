@@ -174,6 +174,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var cfg bench.Config
 	cfg.RegisterFlags(fset)
 	serveUpstream := fset.String("serve-upstream", "", "serve only the fake upstream on this address (`127.0.0.1:0` for any port) until interrupted: the process a run starts for its fake")
+	serveProxy := fset.String("serve-minimal-proxy", "", "serve only the minimal proxy on this address, in front of -upstream, until interrupted: the process a run starts for it")
 	upstreamInProcess := fset.Bool("upstream-in-process", false, "serve the fake upstream inside the harness's process rather than in one of its own (its direct round trip is then shorter than a real upstream's)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -188,11 +189,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return 0
 	}
+	if *serveProxy != "" {
+		if err := bench.ServeMinimalProxy(ctx, *serveProxy, cfg.Upstream, stdout); err != nil {
+			fmt.Fprintln(stderr, "opentracy bench:", err)
+			return 1
+		}
+		return 0
+	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "opentracy bench:", err)
 		return 1
 	}
+	cfg.ProxyBinary = self
 	if cfg.Binary == "" && cfg.Target == "" {
 		cfg.Binary = self
 	}

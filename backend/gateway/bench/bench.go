@@ -40,6 +40,11 @@ type Config struct {
 	// serves the fake inside this process, where its socket's two ends share the load
 	// generator's Go runtime and the direct round trip is shorter than any real upstream's.
 	UpstreamBinary string
+	// ProxyBinary is the opentracy executable a MinimalProxy runs in, as `ProxyBinary bench
+	// -serve-minimal-proxy 127.0.0.1:0 -upstream URL`, on the gateway's CPUs with its GOMAXPROCS:
+	// measured in the gateway's place at one client, it shows what any proxy adds on this
+	// machine. Empty runs it inside this process.
+	ProxyBinary string
 	// Binary is the opentracy executable, started as `Binary serve` in a child process so that
 	// its RSS is the gateway's alone; empty runs the gateway in this process (no RSS then).
 	Binary string
@@ -105,13 +110,24 @@ type Percentiles struct {
 	P50, P90, P99, Max time.Duration
 }
 
+// minus is p − q, per percentile.
+func (p Percentiles) minus(q Percentiles) Percentiles {
+	return Percentiles{P50: p.P50 - q.P50, P90: p.P90 - q.P90, P99: p.P99 - q.P99, Max: p.Max - q.Max}
+}
+
 // LatencyResult is scenario 1: sequential requests at one client, upstream delay 0.
 type LatencyResult struct {
 	Requests                    int // per target
 	Direct, Gateway             Percentiles
 	Added                       Percentiles // Gateway − Direct, per percentile
 	DirectErrors, GatewayErrors int
-	FirstError                  string
+	// Proxy is a MinimalProxy's round trip in the gateway's place, ProxyAdded its cost over
+	// Direct: what any proxy adds on this machine (zero when not measured).
+	Proxy, ProxyAdded Percentiles
+	ProxyErrors       int
+	FirstError        string
+	// ProxyCPU is the minimal proxy's CPU time per request, when it ran in a process of its own.
+	ProxyCPU time.Duration
 	// GatewayCPU is the gateway process's CPU time per request (all its threads, trace capture
 	// included); 0 when its process is unknown.
 	GatewayCPU time.Duration
@@ -203,8 +219,8 @@ type TargetResult struct {
 
 // Report holds every number the run printed.
 type Report struct {
-	Mode                    string // ModeInProcess, ModeChild or ModeExternal
-	GatewayURL, UpstreamURL string
+	Mode                              string // ModeInProcess, ModeChild or ModeExternal
+	GatewayURL, UpstreamURL, ProxyURL string
 	// UpstreamNote says where the fake upstream ran.
 	UpstreamNote string
 	// CPUs says where the processes ran; Dedicated that the gateway had its CPUs to itself.
@@ -317,12 +333,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 		defer func() { err = errors.Join(err, gw.stop()) }()
 	}
 	rep.Mode, rep.GatewayURL = gw.mode, gw.url
-	p.header(cfg, rep, gw)
+
+	proxy, err := startProxy(ctx, cfg, rep.UpstreamURL, plan.gateway)
+	if err != nil {
+		return rep, err
+	}
+	defer func() { err = errors.Join(err, proxy.stop()) }()
+	rep.ProxyURL = proxy.url
+	p.header(cfg, rep, gw, proxy.note)
 
 	direct := newClient(rep.UpstreamURL, upstreamKey, conns)
 	through := newClient(gw.url, gw.key, conns)
+	minimal := newClient(proxy.url, upstreamKey, 1)
 	defer direct.close()
 	defer through.close()
+	defer minimal.close()
 	body, streamBody := requestBodies(cfg.Model)
 
 	if err := warmUp(ctx, up, direct, through, body); err != nil {
@@ -334,7 +359,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	defer sampler.stop()
 
 	// 1. Latency at one client.
-	if rep.Latency, err = measureLatency(ctx, direct, through, body, cfg.LatencyRequests, gw.cpu); err != nil {
+	if rep.Latency, err = measureLatency(ctx, latencyTarget{c: direct}, latencyTarget{through, gw.cpu}, latencyTarget{minimal, proxy.cpu},
+		body, cfg.LatencyRequests); err != nil {
 		return rep, fmt.Errorf("latency scenario: %w", err)
 	}
 	p.latency(rep.Latency)

@@ -13,10 +13,11 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary stand in for `opentracy serve` and `opentracy bench
-// -serve-upstream`: re-executed with "serve" as its first argument, it serves the in-process
-// gateway the way serve will; with "bench -serve-upstream ADDR", the fake upstream. So the child
-// processes are tested without building the real binary.
+// TestMain lets the test binary stand in for `opentracy serve`, `opentracy bench
+// -serve-upstream` and `-serve-minimal-proxy`: re-executed with "serve" as its first argument,
+// it serves the in-process gateway the way serve will; with "bench -serve-upstream ADDR", the
+// fake upstream; with "bench -serve-minimal-proxy ADDR -upstream URL", the minimal proxy. So the
+// child processes are tested without building the real binary.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(fakeServe(os.Args[2:]))
@@ -25,6 +26,15 @@ func TestMain(m *testing.M) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		if err := ServeUpstream(ctx, os.Args[3], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if len(os.Args) == 6 && os.Args[1] == "bench" && os.Args[2] == "-serve-minimal-proxy" && os.Args[4] == "-upstream" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if err := ServeMinimalProxy(ctx, os.Args[3], os.Args[5], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -77,8 +87,11 @@ func checkReport(t *testing.T, cfg Config, rep Report, printed string) {
 	if l.DirectErrors+l.GatewayErrors != 0 {
 		t.Errorf("latency errors: direct %d, gateway %d (%s)", l.DirectErrors, l.GatewayErrors, l.FirstError)
 	}
-	if l.Direct.P50 <= 0 || l.Gateway.P50 <= 0 || l.Gateway.P99 < l.Gateway.P50 {
+	if l.Direct.P50 <= 0 || l.Gateway.P50 <= 0 || l.Gateway.P99 < l.Gateway.P50 || l.Proxy.P50 <= 0 || l.ProxyErrors != 0 {
 		t.Errorf("latency percentiles missing: %+v", l)
+	}
+	if l.Added.P50 != l.Gateway.P50-l.Direct.P50 || l.ProxyAdded.P50 != l.Proxy.P50-l.Direct.P50 {
+		t.Errorf("added latencies are not the differences: %+v", l)
 	}
 	if len(rep.Sweep) != len(cfg.Concurrency) {
 		t.Fatalf("sweep has %d steps, want %d", len(rep.Sweep), len(cfg.Concurrency))
@@ -103,7 +116,7 @@ func checkReport(t *testing.T, cfg Config, rep Report, printed string) {
 		t.Errorf("targets: %+v", rep.Targets)
 	}
 	for _, section := range []string{"OpenTracy gateway benchmark", "Latency at 1 client", "Streaming (", "Concurrency sweep",
-		"Memory (", "Targets", "added p50 at 1 client", "no buffering", "idle RSS"} {
+		"Memory (", "Targets", "added p50 at 1 client", "minimal proxy", "proxy added", "min. proxy", "no buffering", "idle RSS"} {
 		if !strings.Contains(printed, section) {
 			t.Errorf("output lacks %q:\n%s", section, printed)
 		}
@@ -136,7 +149,7 @@ func TestRunChildProcess(t *testing.T) {
 		t.Skip("no path to the test binary:", err)
 	}
 	cfg := tiny()
-	cfg.Binary, cfg.UpstreamBinary = self, self
+	cfg.Binary, cfg.UpstreamBinary, cfg.ProxyBinary = self, self, self
 	cfg.Duration, cfg.Concurrency = 100*time.Millisecond, []int{2}
 	var out strings.Builder
 	rep, err := Run(t.Context(), cfg, &out)
@@ -155,10 +168,16 @@ func TestRunChildProcess(t *testing.T) {
 	if !strings.Contains(out.String(), rep.UpstreamNote) {
 		t.Errorf("the header does not say where the fake ran:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "a minimal proxy, for scale at 1 client: a process of its own") {
+		t.Errorf("the minimal proxy did not run as a child:\n%s", out.String())
+	}
 	if p, err := os.FindProcess(pid); err == nil && p.Signal(syscall.Signal(0)) == nil {
 		t.Errorf("the fake upstream (pid %d) is still running after Run", pid)
 	}
 	if runtime.GOOS == "linux" {
+		if rep.Latency.ProxyCPU <= 0 {
+			t.Errorf("the minimal proxy's CPU per request was not measured: %+v", rep.Latency)
+		}
 		m := rep.Memory
 		if !m.Measured || m.Idle == 0 || m.IdleAnon == 0 || m.IdleAnon > m.Idle || m.PeakSampled < m.Idle || m.HighWater < m.Idle {
 			t.Errorf("memory: %+v", m)

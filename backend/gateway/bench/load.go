@@ -182,50 +182,76 @@ func cpuPer(c0, c1 time.Duration, ok0, ok1 bool, n int) time.Duration {
 	return (c1 - c0) / time.Duration(n)
 }
 
-// measureLatency sends n sequential requests to each target, alternating (and alternating which
-// goes first) so that drift in the machine's state affects both alike. cpu, if not nil, reads the
-// gateway's CPU time: it is idle while the direct requests run, so all it uses in the loop is
+// latencyTarget is a target of the latency scenario and, when its process is known, a reader
+// of its CPU time (nil otherwise).
+type latencyTarget struct {
+	c   *client
+	cpu cpuProbe
+}
+
+// measureLatency sends n sequential requests to each target, rotating which goes first so that
+// drift in the machine's state affects all alike. proxy.c (a MinimalProxy's client) may be nil.
+// A target's process is idle while the others run, so all the CPU time it uses in the loop is
 // charged to its own requests.
-func measureLatency(ctx context.Context, direct, gw *client, body []byte, n int, cpu cpuProbe) (LatencyResult, error) {
+func measureLatency(ctx context.Context, direct, gw, proxy latencyTarget, body []byte, n int) (LatencyResult, error) {
+	type side struct {
+		latencyTarget
+		samples []time.Duration
+		errs    errCount
+		cpu0    time.Duration
+		cpuOK   bool
+	}
+	sides := []*side{{latencyTarget: direct}, {latencyTarget: gw}}
+	if proxy.c != nil {
+		sides = append(sides, &side{latencyTarget: proxy})
+	}
 	warm := max(n/10, 20)
 	for range warm {
-		_, _ = direct.do(ctx, body)
-		_, _ = gw.do(ctx, body)
-	}
-	if cpu == nil {
-		cpu = func() (time.Duration, bool) { return 0, false }
-	}
-	c0, ok0 := cpu()
-	ds, gs := make([]time.Duration, 0, n), make([]time.Duration, 0, n)
-	var de, ge errCount
-	one := func(c *client, samples *[]time.Duration, errs *errCount) {
-		d, err := c.do(ctx, body)
-		if err != nil {
-			errs.add(err)
-			return
+		for _, s := range sides {
+			_, _ = s.c.do(ctx, body)
 		}
-		*samples = append(*samples, d)
+	}
+	for _, s := range sides {
+		s.samples = make([]time.Duration, 0, n)
+		if s.cpu != nil {
+			s.cpu0, s.cpuOK = s.cpu()
+		}
 	}
 	for i := range n {
 		if ctx.Err() != nil {
 			return LatencyResult{}, ctx.Err()
 		}
-		if i%2 == 0 {
-			one(direct, &ds, &de)
-			one(gw, &gs, &ge)
-		} else {
-			one(gw, &gs, &ge)
-			one(direct, &ds, &de)
+		for j := range sides {
+			s := sides[(i+j)%len(sides)]
+			d, err := s.c.do(ctx, body)
+			if err != nil {
+				s.errs.add(err)
+				continue
+			}
+			s.samples = append(s.samples, d)
 		}
 	}
-	c1, ok1 := cpu()
+	cpuPerRequest := func(s *side) time.Duration {
+		if s.cpu == nil {
+			return 0
+		}
+		c1, ok := s.cpu()
+		return cpuPer(s.cpu0, c1, s.cpuOK, ok, len(s.samples)+s.errs.n)
+	}
+	d, g := sides[0], sides[1]
 	r := LatencyResult{
 		Requests: n,
-		Direct:   percentiles(ds), Gateway: percentiles(gs),
-		DirectErrors: de.n, GatewayErrors: ge.n, FirstError: firstOf(de.first, ge.first),
-		GatewayCPU: cpuPer(c0, c1, ok0, ok1, len(gs)+ge.n),
+		Direct:   percentiles(d.samples), Gateway: percentiles(g.samples),
+		DirectErrors: d.errs.n, GatewayErrors: g.errs.n, FirstError: firstOf(d.errs.first, g.errs.first),
+		GatewayCPU: cpuPerRequest(g),
 	}
-	r.Added = Percentiles{P50: r.Gateway.P50 - r.Direct.P50, P90: r.Gateway.P90 - r.Direct.P90, P99: r.Gateway.P99 - r.Direct.P99, Max: r.Gateway.Max - r.Direct.Max}
+	r.Added = r.Gateway.minus(r.Direct)
+	if len(sides) > 2 {
+		pr := sides[2]
+		r.Proxy, r.ProxyErrors, r.ProxyCPU = percentiles(pr.samples), pr.errs.n, cpuPerRequest(pr)
+		r.ProxyAdded = r.Proxy.minus(r.Direct)
+		r.FirstError = firstOf(r.FirstError, pr.errs.first)
+	}
 	return r, nil
 }
 

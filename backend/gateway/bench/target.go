@@ -115,11 +115,15 @@ func startInProcess(addr, upstream, model, key string) (*gatewayUnderTest, error
 }
 
 // cpu reads the gateway process's CPU time so far; ok is false when it cannot be read.
-func (g *gatewayUnderTest) cpu() (d time.Duration, ok bool) {
-	if g.pid == 0 {
+func (g *gatewayUnderTest) cpu() (d time.Duration, ok bool) { return processCPU(g.pid) }
+
+// processCPU reads a process's CPU time so far; ok is false when it cannot be read or pid is 0
+// (unknown).
+func processCPU(pid int) (d time.Duration, ok bool) {
+	if pid == 0 {
 		return 0, false
 	}
-	d, err := procCPU(g.pid)
+	d, err := procCPU(pid)
 	return d, err == nil
 }
 
@@ -154,7 +158,38 @@ func startUpstreamChild(ctx context.Context, binary, addr string) (child, error)
 	return startProcess(ctx, "fake upstream", cmd, nil, upstreamMarker, nil)
 }
 
-// child is a process the harness started: the gateway or the fake upstream.
+// proxyUnderTest is the MinimalProxy of a run, in a child process or in this one.
+type proxyUnderTest struct {
+	url, note string
+	cpu       cpuProbe // nil in this process
+	stop      func() error
+}
+
+// startProxy starts the MinimalProxy in front of upstream: as a child on the gateway's CPUs
+// (cpus) with its GOMAXPROCS when cfg.ProxyBinary is set, else in this process.
+func startProxy(ctx context.Context, cfg Config, upstream string, cpus []int) (proxyUnderTest, error) {
+	if cfg.ProxyBinary == "" {
+		mp, err := StartMinimalProxy("127.0.0.1:0", upstream)
+		if err != nil {
+			return proxyUnderTest{}, err
+		}
+		return proxyUnderTest{url: mp.BaseURL(), note: "in the harness's process", stop: mp.Close}, nil
+	}
+	cmd := exec.Command(cfg.ProxyBinary, "bench", "-serve-minimal-proxy", "127.0.0.1:0", "-upstream", upstream)
+	cmd.Env = append(baseEnv(), "GOMAXPROCS="+strconv.Itoa(cfg.GatewayProcs))
+	c, err := startProcess(ctx, "minimal proxy", cmd, cpus, proxyMarker, nil)
+	if err != nil {
+		return proxyUnderTest{}, err
+	}
+	note := fmt.Sprintf("a process of its own, GOMAXPROCS=%d, pid %d", cfg.GatewayProcs, c.pid)
+	if len(cpus) > 0 {
+		note += ", on the gateway's CPUs"
+	}
+	cpu := func() (time.Duration, bool) { return processCPU(c.pid) }
+	return proxyUnderTest{url: c.url, note: note, cpu: cpu, stop: c.stop}, nil
+}
+
+// child is a process the harness started: the gateway, the fake upstream or the minimal proxy.
 type child struct {
 	url  string // what the process printed after its marker
 	pid  int
