@@ -422,9 +422,15 @@ func (w *Writer) Stats() WriterStats {
 // run writes batches to the store, one at a time, until ctx ends or a drain completes. It is
 // not woken per trace: a partial batch is flushed FlushInterval after it began, and Record wakes
 // run only when a batch is full or when run is idle (nothing queued, no flush pending), so a busy
-// gateway costs one wake-up per batch, not per request, and an idle one none at all.
+// gateway costs one wake-up per batch, not per request, and an idle one none at all. It runs at a
+// lower priority than the request path (runAtLowPriority).
 func (w *Writer) run(ctx context.Context) {
 	defer close(w.done)
+	runAtLowPriority(w.log, func() { w.loop(ctx) })
+}
+
+// loop is run's body.
+func (w *Writer) loop(ctx context.Context) {
 	var (
 		batch    []queued
 		traces   []*Trace
