@@ -182,6 +182,10 @@ type StreamReport struct {
 	Direct, Gateway StreamResult
 	// AddedTTFT compares medians; AddedGap compares mean gaps (the per-chunk delay).
 	AddedTTFT, AddedGap time.Duration
+	// Proxy is the minimal proxy's side and ProxyAddedTTFT its median TTFT over Direct's (zero
+	// when not measured).
+	Proxy          StreamResult
+	ProxyAddedTTFT time.Duration
 	// NoBuffering: through the gateway, the median first chunk arrived before half of UpstreamTime.
 	NoBuffering bool
 }
@@ -344,7 +348,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 
 	direct := newClient(rep.UpstreamURL, upstreamKey, conns)
 	through := newClient(gw.url, gw.key, conns)
-	minimal := newClient(proxy.url, upstreamKey, 1)
+	minimal := newClient(proxy.url, upstreamKey, 1) // at one client only: latency and streams
 	defer direct.close()
 	defer through.close()
 	defer minimal.close()
@@ -366,7 +370,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	p.latency(rep.Latency)
 
 	// 3. Streaming (before the sweep leaves thousands of connections to settle).
-	if rep.Stream, err = runStream(ctx, cfg, up, direct, through, streamBody); err != nil {
+	if rep.Stream, err = runStream(ctx, cfg, up, direct, through, minimal, streamBody); err != nil {
 		return rep, err
 	}
 	p.stream(rep.Stream)
@@ -436,20 +440,24 @@ func warmUp(ctx context.Context, up upstreamControl, direct, through *client, bo
 	return nil
 }
 
-func runStream(ctx context.Context, cfg Config, up upstreamControl, direct, through *client, body []byte) (StreamReport, error) {
+func runStream(ctx context.Context, cfg Config, up upstreamControl, direct, through, proxy *client, body []byte) (StreamReport, error) {
 	if err := up.set(ctx, 0, cfg.StreamChunks, cfg.ChunkDelay); err != nil {
 		return StreamReport{}, err
 	}
-	d, g, err := measureStream(ctx, direct, through, body, cfg.StreamRequests, cfg.StreamChunks)
+	sides, err := measureStream(ctx, direct, through, proxy, body, cfg.StreamRequests, cfg.StreamChunks)
 	if err != nil {
 		return StreamReport{}, fmt.Errorf("streaming scenario: %w", err)
 	}
 	r := StreamReport{
 		Chunks: cfg.StreamChunks, ChunkDelay: cfg.ChunkDelay,
 		UpstreamTime: time.Duration(cfg.StreamChunks-1) * cfg.ChunkDelay,
-		Direct:       d.result(), Gateway: g.result(),
+		Direct:       sides[0].result(), Gateway: sides[1].result(),
 	}
 	r.AddedTTFT = r.Gateway.TTFT.P50 - r.Direct.TTFT.P50
+	if len(sides) > 2 {
+		r.Proxy = sides[2].result()
+		r.ProxyAddedTTFT = r.Proxy.TTFT.P50 - r.Direct.TTFT.P50
+	}
 	r.AddedGap = r.Gateway.MeanGap - r.Direct.MeanGap
 	r.NoBuffering = r.Gateway.Streams > 0 && r.Gateway.TTFT.P50 < r.UpstreamTime/2
 	return r, nil

@@ -104,7 +104,7 @@ func checkReport(t *testing.T, cfg Config, rep Report, printed string) {
 		}
 	}
 	st := rep.Stream
-	for name, r := range map[string]StreamResult{"direct": st.Direct, "gateway": st.Gateway} {
+	for name, r := range map[string]StreamResult{"direct": st.Direct, "gateway": st.Gateway, "minimal proxy": st.Proxy} {
 		if r.Errors != 0 || r.Streams != cfg.StreamRequests || r.TTFT.P50 <= 0 || r.MeanGap < cfg.ChunkDelay {
 			t.Errorf("stream %s: %+v", name, r)
 		}

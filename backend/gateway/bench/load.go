@@ -340,25 +340,32 @@ func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, du
 }
 
 // measureStream sends n streaming requests to each target, alternating.
-func measureStream(ctx context.Context, direct, gw *client, body []byte, n, chunks int) (streamSide, streamSide, error) {
-	for range 2 { // warm-up
-		_, _ = direct.stream(ctx, body, chunks)
-		_, _ = gw.stream(ctx, body, chunks)
+// measureStream sends n streams to each target in turn, rotating which goes first; proxy (a
+// MinimalProxy's client) may be nil. It returns the direct, gateway and proxy sides.
+func measureStream(ctx context.Context, direct, gw, proxy *client, body []byte, n, chunks int) ([]streamSide, error) {
+	clients := []*client{direct, gw}
+	if proxy != nil {
+		clients = append(clients, proxy)
 	}
-	d, g := newStreamSide(n), newStreamSide(n)
+	for range 2 { // warm-up
+		for _, c := range clients {
+			_, _ = c.stream(ctx, body, chunks)
+		}
+	}
+	sides := make([]streamSide, len(clients))
+	for i := range sides {
+		sides[i] = newStreamSide(n)
+	}
 	for i := range n {
 		if ctx.Err() != nil {
-			return streamSide{}, streamSide{}, ctx.Err()
+			return nil, ctx.Err()
 		}
-		if i%2 == 0 {
-			d.one(ctx, direct, body, chunks)
-			g.one(ctx, gw, body, chunks)
-		} else {
-			g.one(ctx, gw, body, chunks)
-			d.one(ctx, direct, body, chunks)
+		for j := range clients {
+			k := (i + j) % len(clients)
+			sides[k].one(ctx, clients[k], body, chunks)
 		}
 	}
-	return d, g, nil
+	return sides, nil
 }
 
 // streamSide collects one target's stream samples.

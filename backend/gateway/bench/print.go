@@ -67,14 +67,11 @@ func (p *printer) latency(r LatencyResult) {
 	if r.ProxyCPU > 0 {
 		p.row(pctWidths(), "proxy CPU", dur(r.ProxyCPU)+" per request")
 	}
-	p.row(pctWidths(), "errors", fmt.Sprintf("direct %d, gateway %d, minimal proxy %d", r.DirectErrors, r.GatewayErrors, r.ProxyErrors))
-	if r.FirstError != "" {
-		p.row(pctWidths(), "", "first: "+r.FirstError)
-	}
+	p.errors(r.DirectErrors, r.GatewayErrors, r.ProxyErrors, r.FirstError)
 }
 
-func (p *printer) errors(direct, gateway int, first string) {
-	p.row(pctWidths(), "errors", fmt.Sprintf("direct %d, gateway %d", direct, gateway))
+func (p *printer) errors(direct, gateway, proxy int, first string) {
+	p.row(pctWidths(), "errors", fmt.Sprintf("direct %d, gateway %d, minimal proxy %d", direct, gateway, proxy))
 	if first != "" {
 		p.row(pctWidths(), "", "first: "+first)
 	}
@@ -88,9 +85,13 @@ func (p *printer) stream(r StreamReport) {
 	p.row(pctWidths(), "direct", dur(r.Direct.TTFT.P50), dur(r.Direct.TTFT.P99), dur(r.Direct.MeanGap))
 	p.row(pctWidths(), "gateway", dur(r.Gateway.TTFT.P50), dur(r.Gateway.TTFT.P99), dur(r.Gateway.MeanGap))
 	p.row(pctWidths(), "added", dur(r.AddedTTFT), dur(r.Gateway.TTFT.P99-r.Direct.TTFT.P99), dur(r.AddedGap))
+	if r.Proxy.Streams > 0 {
+		p.row(pctWidths(), "minimal proxy", dur(r.Proxy.TTFT.P50), dur(r.Proxy.TTFT.P99), dur(r.Proxy.MeanGap))
+		p.row(pctWidths(), "proxy added", dur(r.ProxyAddedTTFT), dur(r.Proxy.TTFT.P99-r.Direct.TTFT.P99), dur(r.Proxy.MeanGap-r.Direct.MeanGap))
+	}
 	p.row(pctWidths(), "no buffering", fmt.Sprintf("%s: gateway TTFT p50 %s vs half the upstream's stream time %s",
 		passFail(r.NoBuffering), dur(r.Gateway.TTFT.P50), dur(r.UpstreamTime/2)))
-	p.errors(r.Direct.Errors, r.Gateway.Errors, firstOf(r.Direct.FirstError, r.Gateway.FirstError))
+	p.errors(r.Direct.Errors, r.Gateway.Errors, r.Proxy.Errors, firstOf(r.Direct.FirstError, r.Gateway.FirstError, r.Proxy.FirstError))
 }
 
 // sweepWidths are the columns of the sweep table.

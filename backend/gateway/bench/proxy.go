@@ -16,10 +16,10 @@ import (
 // MinimalProxy is the least an HTTP proxy can do, measured in the gateway's place so that a run
 // shows what any proxy costs on the machine (two more loopback hops, one more process's
 // wake-ups) apart from what the gateway itself adds. Per client connection, one goroutine and one
-// kept-alive upstream connection; each request is read up to the end of its body (HTTP/1.1
-// framing: Content-Length or chunked), written upstream unchanged, and the answer read whole and
-// written back. No parsing beyond the framing, no routing, no trace. Answers are buffered whole,
-// so it serves the latency scenario only, not streams.
+// kept-alive upstream connection; each request and each answer is relayed as it arrives, up to
+// the end of its body (HTTP/1.1 framing: Content-Length or chunked), unchanged: what has arrived
+// goes out in one write before the proxy waits for more, so streams are not held back. No parsing
+// beyond the framing, no routing, no trace.
 type MinimalProxy struct {
 	ln       net.Listener
 	upstream string // host:port
@@ -115,13 +115,13 @@ func (p *MinimalProxy) serve(c net.Conn) {
 	in := bufio.NewReaderSize(c, 64<<10)
 	var up net.Conn
 	var upIn *bufio.Reader
-	var msg []byte
+	buf := make([]byte, 0, 64<<10)
 	for {
-		var err error
-		if msg, err = readMessage(in, msg[:0]); err != nil {
-			break
+		if _, err := in.Peek(1); err != nil {
+			break // the client hung up between requests
 		}
 		if up == nil {
+			var err error
 			if up, err = net.Dial("tcp", p.upstream); err != nil {
 				break
 			}
@@ -134,13 +134,11 @@ func (p *MinimalProxy) serve(c net.Conn) {
 			}()
 			upIn = bufio.NewReaderSize(up, 64<<10)
 		}
-		if _, err = up.Write(msg); err != nil {
+		var err error
+		if buf, err = relayMessage(up, in, buf); err != nil {
 			break
 		}
-		if msg, err = readMessage(upIn, msg[:0]); err != nil {
-			break
-		}
-		if _, err = c.Write(msg); err != nil {
+		if buf, err = relayMessage(c, upIn, buf); err != nil {
 			break
 		}
 	}
@@ -148,21 +146,87 @@ func (p *MinimalProxy) serve(c net.Conn) {
 
 var errFraming = errors.New("minimal proxy: malformed HTTP/1.1 message")
 
-// readMessage appends one HTTP/1.1 message (start line, headers, body) from r to buf, as it
-// came. The body is framed by Content-Length or chunked transfer coding; a message with neither
-// has none (requests; and the fake's answers always carry one of the two).
-func readMessage(r *bufio.Reader, buf []byte) ([]byte, error) {
+// relayMessage copies one HTTP/1.1 message (start line, headers, body) from r to w as it came,
+// through buf's memory, which it returns for reuse. The body is framed by Content-Length or
+// chunked transfer coding; a message with neither has none (requests; and the fake's answers
+// always carry one of the two). What has arrived is written in one write before each wait.
+func relayMessage(w io.Writer, r *bufio.Reader, buf []byte) ([]byte, error) {
+	m := relay{w: w, r: r, buf: buf[:0]}
+	err := m.message()
+	if err == nil {
+		err = m.flush()
+	}
+	return m.buf[:0], err
+}
+
+// relay is one message on its way: buf holds what was read and not yet written.
+type relay struct {
+	w   io.Writer
+	r   *bufio.Reader
+	buf []byte
+}
+
+// flush writes what is held.
+func (m *relay) flush() error {
+	if len(m.buf) == 0 {
+		return nil
+	}
+	_, err := m.w.Write(m.buf)
+	m.buf = m.buf[:0]
+	return err
+}
+
+// beforeRead writes what is held when the next read would wait for the network.
+func (m *relay) beforeRead() error {
+	if m.r.Buffered() > 0 {
+		return nil
+	}
+	return m.flush()
+}
+
+// line reads one line, ending in '\n', and holds it; it returns the line without its ending.
+func (m *relay) line() ([]byte, error) {
+	if err := m.beforeRead(); err != nil {
+		return nil, err
+	}
+	line, err := m.r.ReadSlice('\n')
+	if err != nil {
+		return nil, err
+	}
+	m.buf = append(m.buf, line...)
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// body reads n bytes and holds them.
+func (m *relay) body(n int64) error {
+	for n > 0 {
+		if err := m.beforeRead(); err != nil {
+			return err
+		}
+		if _, err := m.r.Peek(1); err != nil {
+			return err
+		}
+		k := min(int64(m.r.Buffered()), n)
+		start := len(m.buf)
+		m.buf = append(m.buf, make([]byte, k)...)
+		if _, err := io.ReadFull(m.r, m.buf[start:]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (m *relay) message() error {
 	length, chunked := int64(0), false
 	for first := true; ; first = false {
-		line, err := r.ReadSlice('\n')
+		field, err := m.line()
 		if err != nil {
-			return buf, err
+			return err
 		}
-		buf = append(buf, line...)
-		field := bytes.TrimRight(line, "\r\n")
 		if len(field) == 0 {
 			if first {
-				return buf, errFraming
+				return errFraming
 			}
 			break
 		}
@@ -174,48 +238,38 @@ func readMessage(r *bufio.Reader, buf []byte) ([]byte, error) {
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
-				return buf, errFraming
+				return errFraming
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			chunked = bytes.EqualFold(value, []byte("chunked"))
 		}
 	}
 	if !chunked {
-		return appendN(r, buf, length)
+		return m.body(length)
 	}
 	for {
-		line, err := r.ReadSlice('\n')
+		field, err := m.line()
 		if err != nil {
-			return buf, err
+			return err
 		}
-		buf = append(buf, line...)
-		sizeField, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
+		sizeField, _, _ := bytes.Cut(field, []byte(";"))
 		size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeField)), 16, 64)
 		if err != nil || size < 0 {
-			return buf, errFraming
+			return errFraming
 		}
 		if size == 0 { // trailers, then the empty line
 			for {
-				line, err := r.ReadSlice('\n')
+				trailer, err := m.line()
 				if err != nil {
-					return buf, err
+					return err
 				}
-				buf = append(buf, line...)
-				if len(bytes.TrimRight(line, "\r\n")) == 0 {
-					return buf, nil
+				if len(trailer) == 0 {
+					return nil
 				}
 			}
 		}
-		if buf, err = appendN(r, buf, size+2); err != nil { // the data and its CRLF
-			return buf, err
+		if err := m.body(size + 2); err != nil { // the data and its CRLF
+			return err
 		}
 	}
-}
-
-// appendN appends exactly n bytes of r to buf.
-func appendN(r *bufio.Reader, buf []byte, n int64) ([]byte, error) {
-	start := len(buf)
-	buf = append(buf, make([]byte, n)...)
-	_, err := io.ReadFull(r, buf[start:])
-	return buf, err
 }

@@ -57,11 +57,11 @@ func TestMinimalProxyForwards(t *testing.T) {
 		if _, err := io.WriteString(c, req); err != nil {
 			t.Fatal(err)
 		}
-		msg, err := readMessage(bufio.NewReader(c), nil)
-		if err != nil {
+		var msg bytes.Buffer
+		if _, err := relayMessage(&msg, bufio.NewReader(c), nil); err != nil {
 			t.Fatalf("read answer from %s: %v", addr, err)
 		}
-		return dropDate(msg)
+		return dropDate(msg.Bytes())
 	}
 	upAddr := strings.TrimSuffix(strings.TrimPrefix(up.BaseURL(), "http://"), "/v1")
 	proxyAddr := strings.TrimSuffix(strings.TrimPrefix(p.BaseURL(), "http://"), "/v1")
@@ -81,9 +81,9 @@ func dropDate(msg []byte) []byte {
 	return out
 }
 
-// TestReadMessage: framing by Content-Length, by chunks (extensions and trailers kept), none,
+// TestRelayMessage: framing by Content-Length, by chunks (extensions and trailers kept), none,
 // and malformed messages refused.
-func TestReadMessage(t *testing.T) {
+func TestRelayMessage(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name, in, want string
@@ -100,15 +100,16 @@ func TestReadMessage(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := bufio.NewReader(strings.NewReader(tt.in))
-			got, err := readMessage(r, nil)
+			var got bytes.Buffer
+			_, err := relayMessage(&got, r, nil)
 			if tt.err {
 				if err == nil {
-					t.Errorf("read %q, want an error", got)
+					t.Errorf("relayed %q, want an error", got.String())
 				}
 				return
 			}
-			if err != nil || string(got) != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			if err != nil || got.String() != tt.want {
+				t.Fatalf("got %q, %v; want %q", got.String(), err, tt.want)
 			}
 			if rest, _ := io.ReadAll(r); string(rest) != "NEXT" {
 				t.Errorf("left %q unread, want the next message", rest)
@@ -116,3 +117,41 @@ func TestReadMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayMessageStreams: a chunk goes out as soon as it has arrived, before the next one does.
+func TestRelayMessageStreams(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	out := make(chan string, 8)
+	done := make(chan error, 1)
+	go func() {
+		_, err := relayMessage(writerFunc(func(p []byte) (int, error) { out <- string(p); return len(p), nil }), bufio.NewReader(pr), nil)
+		done <- err
+	}()
+	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	first := "6\r\ndata 1\r\n"
+	if _, err := io.WriteString(pw, head+first); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-out:
+		if got != head+first {
+			t.Errorf("first write %q, want the head and the first chunk", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first chunk was held back waiting for the rest")
+	}
+	if _, err := io.WriteString(pw, "6\r\ndata 2\r\n0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := <-out; got != "6\r\ndata 2\r\n0\r\n\r\n" {
+		t.Errorf("second write %q", got)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
