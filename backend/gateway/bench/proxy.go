@@ -39,11 +39,7 @@ func ServeMinimalProxy(ctx context.Context, addr, upstreamBase string, out io.Wr
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(out, proxyMarker, p.BaseURL()); err != nil {
-		return errors.Join(fmt.Errorf("minimal proxy: %w", err), p.Close())
-	}
-	<-ctx.Done()
-	return p.Close()
+	return announceUntil(ctx, out, proxyMarker+" "+p.BaseURL(), p.Close)
 }
 
 // StartMinimalProxy listens on addr and forwards to upstreamBase (an http:// base URL; its path

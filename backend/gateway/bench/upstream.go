@@ -57,11 +57,17 @@ func ServeUpstream(ctx context.Context, addr string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(out, upstreamMarker, u.BaseURL()); err != nil {
-		return errors.Join(fmt.Errorf("fake upstream: %w", err), u.Close())
+	return announceUntil(ctx, out, upstreamMarker+" "+u.BaseURL(), u.Close)
+}
+
+// announceUntil prints line, which the harness that started this process waits for, and then
+// serves until ctx ends, when it calls stop.
+func announceUntil(ctx context.Context, out io.Writer, line string, stop func() error) error {
+	if _, err := fmt.Fprintln(out, line); err != nil {
+		return errors.Join(fmt.Errorf("announce %q: %w", line, err), stop())
 	}
 	<-ctx.Done()
-	return u.Close()
+	return stop()
 }
 
 // StartUpstream listens on addr ("127.0.0.1:0" for any free port) and serves until Close.
