@@ -2,6 +2,7 @@ package h1serve
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,7 @@ type response struct {
 	written    int64 // body bytes the handler wrote
 	pending    []byte
 	closeAfter bool
+	ended      bool  // EndBody sent the end of the body
 	err        error // the first write error; the connection is done
 }
 
@@ -121,6 +123,9 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	if w.err != nil {
 		return 0, w.err
+	}
+	if w.ended {
+		return 0, ErrBodyEnded
 	}
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
 		return 0, http.ErrContentLength
@@ -247,19 +252,44 @@ func (w *response) FlushError() error {
 	return w.err
 }
 
-// finish completes the response after the handler returned and says whether the connection
-// can carry another request.
-func (w *response) finish() bool {
+// ErrBodyEnded is what a Write after EndBody returns.
+var ErrBodyEnded = errors.New("h1serve: write after EndBody")
+
+// EndBody sends the end of the response body now, before the handler returns: a client that
+// reads to the end of the body (rather than to a stream's last event) then has all of it while
+// the handler goes on with work of its own, such as recording what it answered. Later writes fail
+// with ErrBodyEnded. Handlers find it through http.ResponseWriter's Unwrap chain, as
+// http.ResponseController finds Flush.
+func (w *response) EndBody() error {
+	if !w.ended {
+		w.endBody()
+	}
+	return w.err
+}
+
+// endBody writes what completes the body, the headers and a held-back body (which is all of it
+// now, so it gets a Content-Length) or the last chunk, and flushes.
+func (w *response) endBody() {
+	w.ended = true
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headSent {
 		w.writeHead(true)
-	} else if w.chunked && w.err == nil {
+	}
+	if w.chunked && w.err == nil {
 		_, w.err = w.c.bw.WriteString("0\r\n\r\n")
 	}
 	if w.err == nil {
 		w.err = w.c.bw.Flush()
+	}
+}
+
+// finish completes the response after the handler returned and says whether the connection
+// can carry another request.
+func (w *response) finish() bool {
+	if !w.ended {
+		w.endBody()
 	}
 	if w.declared >= 0 && w.written != w.declared && w.bodyAllowed() {
 		return false // a short body: the client would wait for the rest

@@ -652,3 +652,39 @@ func TestChunkedRequestBody(t *testing.T) {
 		t.Fatalf("next body %q", body)
 	}
 }
+
+// EndBody hands the client the whole body, chunked or held back, while the handler still runs;
+// a later write fails, and the connection carries the next request.
+func TestEndBodyCompletesTheAnswerBeforeTheHandlerReturns(t *testing.T) {
+	released := make(chan struct{})
+	writeAfter := make(chan error, 2)
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "part one, ")
+		if r.URL.Path == "/stream" {
+			http.NewResponseController(w).Flush() // headers out: the body is chunked
+		}
+		io.WriteString(w, "part two")
+		if err := w.(interface{ EndBody() error }).EndBody(); err != nil {
+			t.Errorf("EndBody: %v", err)
+		}
+		_, err := io.WriteString(w, "too late")
+		writeAfter <- err
+		<-released // the client must have the whole body by now
+	})})
+	c := dial(t, addr)
+	for _, path := range []string{"/stream", "/short"} {
+		c.send(get(path))
+		resp, body := c.read("GET")
+		if body != "part one, part two" {
+			t.Errorf("%s: body %q", path, body)
+		}
+		chunked := len(resp.TransferEncoding) > 0
+		if chunked != (path == "/stream") || (!chunked && resp.ContentLength != int64(len(body))) {
+			t.Errorf("%s: transfer encoding %v, length %d", path, resp.TransferEncoding, resp.ContentLength)
+		}
+		if err := <-writeAfter; !errors.Is(err, ErrBodyEnded) {
+			t.Errorf("%s: write after EndBody: %v, want ErrBodyEnded", path, err)
+		}
+		released <- struct{}{}
+	}
+}

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +260,60 @@ func readChatStream(t *testing.T, stream *goopenai.ChatCompletionStream) []goope
 			t.Fatal(err)
 		}
 		chunks = append(chunks, chunk)
+	}
+}
+
+// gatedSink holds each Record until open is closed.
+type gatedSink struct {
+	open     chan struct{}
+	recorded chan *traces.Trace
+}
+
+func (s *gatedSink) Record(t *traces.Trace) {
+	<-s.open
+	s.recorded <- t
+}
+
+// A streamed answer ends for the client before its trace is recorded: a client reading to the end
+// of the body (as the openai Node SDK does after [DONE]) does not wait for trace capture.
+func TestStreamEndsBeforeItsTraceIsRecorded(t *testing.T) {
+	fake := openaitest.New()
+	t.Cleanup(fake.Close)
+	sink := &gatedSink{open: make(chan struct{}), recorded: make(chan *traces.Trace, 1)}
+	ts := startServer(t, func(o *Options) {
+		o.Sink = sink
+		o.Env = envOf(map[string]string{"OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": fake.BaseURL()})
+	})
+	var openOnce sync.Once
+	release := func() { openOnce.Do(func() { close(sink.open) }) }
+	t.Cleanup(release) // before the server shuts down, even when the test fails early
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", ts.base+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body) // to EOF, while the trace is held
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("read the stream to its end while its trace waits: %v", err)
+	}
+	if !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+		t.Errorf("stream %q", body)
+	}
+	release()
+	select {
+	case tr := <-sink.recorded:
+		if !tr.Stream || tr.Status != 200 {
+			t.Errorf("trace: stream %v status %d", tr.Stream, tr.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no trace recorded")
 	}
 }
