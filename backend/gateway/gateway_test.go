@@ -36,6 +36,8 @@ type harness struct {
 	up    map[string]*openaitest.Server
 	mu    sync.Mutex
 	waits []time.Duration
+	// lastID is the trace id of the latest answer (its X-OpenTracy-Trace-Id).
+	lastID string
 }
 
 type setupOpt func(*Options)
@@ -112,22 +114,29 @@ func (h *harness) post(path, body string, header ...string) *http.Response {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { resp.Body.Close() })
+	h.lastID = resp.Header.Get(HeaderTraceID)
 	return resp
 }
 
-// lastTrace waits for the trace of the request just made (traces are recorded after the reply).
+// lastTrace waits for the trace of the latest answer: traces are recorded after the answer has
+// reached the client, so the newest one in the sink may still be the previous request's.
 func (h *harness) lastTrace() *traces.Trace {
 	h.t.Helper()
+	if h.lastID == "" {
+		h.t.Fatal("the latest answer carries no trace id")
+	}
 	deadline := time.After(5 * time.Second)
 	for {
 		changed := h.sink.Changed()
-		if got := h.sink.Recent(1); len(got) == 1 && got[0] != nil {
-			return got[0]
+		for _, tr := range h.sink.Recent(8) {
+			if tr != nil && tr.ID == h.lastID {
+				return tr
+			}
 		}
 		select {
 		case <-changed:
 		case <-deadline:
-			h.t.Fatal("no trace recorded")
+			h.t.Fatalf("no trace recorded with id %s", h.lastID)
 		}
 	}
 }
@@ -457,6 +466,7 @@ func TestClientDisconnectCancelsTheUpstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.lastID = resp.Header.Get(HeaderTraceID)
 	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}

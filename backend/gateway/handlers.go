@@ -84,9 +84,9 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		UserAgent: r.UserAgent(), Attempts: []traces.Attempt{},
 	}
 	defer func() {
-		// The client gets its whole answer before the trace is recorded: recording (a journal
-		// append) stays off the response's critical path.
-		_ = http.NewResponseController(w).Flush()
+		// The client gets its whole answer, to the end of the body, before the trace is
+		// recorded: recording (a journal append) stays off the response's critical path.
+		endBody(w)
 		g.finishTrace(tr)
 	}()
 	w.Header().Set(HeaderTraceID, tr.ID)
@@ -385,6 +385,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func errorJSON(msg, errType, code string) []byte { return providers.ErrorBody(msg, errType, code) }
+
+// endBody ends the response body now where the server can (h1serve's EndBody, found as
+// http.ResponseController finds Flush), and otherwise flushes it: a client reading to the end of
+// the body then does not wait for what the handler does after its answer.
+func endBody(w http.ResponseWriter) {
+	for u := w; ; {
+		switch t := u.(type) {
+		case interface{ EndBody() error }:
+			_ = t.EndBody() // a failed write shows in the trace already, or cannot be told
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			u = t.Unwrap()
+		default:
+			_ = http.NewResponseController(w).Flush()
+			return
+		}
+	}
+}
 
 // writeError sends a gateway-side error in OpenAI's shape.
 func writeError(w http.ResponseWriter, status int, errType, code, msg string) {

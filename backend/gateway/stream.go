@@ -170,8 +170,8 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 		h.Set("Content-Length", strconv.Itoa(len(res.body)))
 		w.WriteHeader(res.resp.Status)
 		_, _ = w.Write(res.body)
-		// The client has its answer before the trace reads it.
-		_ = http.NewResponseController(w).Flush()
+		endBody(w) // the client has its answer before the trace reads it
+
 		tr.Status = res.resp.Status
 		obs.whole(res.body)
 		return
@@ -179,7 +179,6 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 
 	defer res.done()
 	defer res.idle.close()
-	defer endBody(w) // the stream's end reaches the client before its trace is recorded
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
@@ -241,23 +240,6 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 		}
 		if err != nil {
 			g.streamFailed(send, c, dep, res, err, tr)
-			return
-		}
-	}
-}
-
-// endBody ends the response body now where the server can (h1serve's EndBody, found as
-// http.ResponseController finds Flush): a client reading to the end of the body does not wait for
-// what the handler does after its answer.
-func endBody(w http.ResponseWriter) {
-	for {
-		switch t := w.(type) {
-		case interface{ EndBody() error }:
-			_ = t.EndBody() // a failed write was already seen by the relay
-			return
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
 			return
 		}
 	}
