@@ -171,7 +171,6 @@ func (g *Gateway) deliver(w http.ResponseWriter, res *result, c *call, dep deplo
 		w.WriteHeader(res.resp.Status)
 		_, _ = w.Write(res.body)
 		endBody(w) // the client has its answer before the trace reads it
-
 		tr.Status = res.resp.Status
 		obs.whole(res.body)
 		return
