@@ -61,6 +61,11 @@ type Config struct {
 	Concurrency []int
 	// LatencyRequests is the number of sequential requests per target at one client (default 2000).
 	LatencyRequests int
+	// PausedRequests are measured the same way but each after Pause of quiet (defaults 300 and
+	// 10 ms; a negative count skips them), as an app's requests seconds apart arrive: a machine
+	// left idle answers its next request slower than one kept busy by back-to-back requests.
+	PausedRequests int
+	Pause          time.Duration
 	// UpstreamDelay is the fake's processing time during the sweep (default 20 ms).
 	UpstreamDelay time.Duration
 	// StreamChunks is the length of a streamed answer (default 50), ChunkDelay the fake's pause
@@ -90,6 +95,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.LatencyRequests <= 0 {
 		cfg.LatencyRequests = 2000
 	}
+	if cfg.PausedRequests == 0 {
+		cfg.PausedRequests = 300
+	}
+	if cfg.Pause <= 0 {
+		cfg.Pause = 10 * time.Millisecond
+	}
 	if cfg.UpstreamDelay <= 0 {
 		cfg.UpstreamDelay = 20 * time.Millisecond
 	}
@@ -117,7 +128,8 @@ func (p Percentiles) minus(q Percentiles) Percentiles {
 
 // LatencyResult is scenario 1: sequential requests at one client, upstream delay 0.
 type LatencyResult struct {
-	Requests                    int // per target
+	Requests                    int           // per target
+	Pause                       time.Duration // of quiet before each request; 0: back to back
 	Direct, Gateway             Percentiles
 	Added                       Percentiles // Gateway − Direct, per percentile
 	DirectErrors, GatewayErrors int
@@ -231,10 +243,12 @@ type Report struct {
 	CPUs      string
 	Dedicated bool
 	Latency   LatencyResult
-	Sweep     []SweepStep
-	Stream    StreamReport
-	Memory    MemoryReport
-	Targets   []TargetResult
+	// PausedLatency is scenario 1 with a pause before each request (zero when skipped).
+	PausedLatency LatencyResult
+	Sweep         []SweepStep
+	Stream        StreamReport
+	Memory        MemoryReport
+	Targets       []TargetResult
 }
 
 // Failed lists the targets that were measured and missed.
@@ -363,11 +377,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (rep Report, err error)
 	defer sampler.stop()
 
 	// 1. Latency at one client.
-	if rep.Latency, err = measureLatency(ctx, latencyTarget{c: direct}, latencyTarget{through, gw.cpu}, latencyTarget{minimal, proxy.cpu},
-		body, cfg.LatencyRequests); err != nil {
+	targets := []latencyTarget{{c: direct}, {through, gw.cpu}, {minimal, proxy.cpu}}
+	if rep.Latency, err = measureLatency(ctx, targets, body, cfg.LatencyRequests, 0); err != nil {
 		return rep, fmt.Errorf("latency scenario: %w", err)
 	}
 	p.latency(rep.Latency)
+	if cfg.PausedRequests > 0 {
+		if rep.PausedLatency, err = measureLatency(ctx, targets, body, cfg.PausedRequests, cfg.Pause); err != nil {
+			return rep, fmt.Errorf("latency scenario after pauses: %w", err)
+		}
+		p.latency(rep.PausedLatency)
+	}
 
 	// 3. Streaming (before the sweep leaves thousands of connections to settle).
 	if rep.Stream, err = runStream(ctx, cfg, up, direct, through, minimal, streamBody); err != nil {

@@ -73,6 +73,8 @@ func tiny() Config {
 		Duration:        200 * time.Millisecond,
 		Concurrency:     []int{1, 4},
 		LatencyRequests: 50,
+		PausedRequests:  10,
+		Pause:           2 * time.Millisecond,
 		StreamChunks:    5,
 		ChunkDelay:      20 * time.Millisecond, // TTFT must stay under half of 80 ms on a busy machine
 		StreamRequests:  5,
@@ -92,6 +94,10 @@ func checkReport(t *testing.T, cfg Config, rep Report, printed string) {
 	}
 	if l.Added.P50 != l.Gateway.P50-l.Direct.P50 || l.ProxyAdded.P50 != l.Proxy.P50-l.Direct.P50 {
 		t.Errorf("added latencies are not the differences: %+v", l)
+	}
+	if pl := rep.PausedLatency; pl.Pause != cfg.Pause || pl.Requests != cfg.PausedRequests || pl.Direct.P50 <= 0 || pl.Gateway.P50 <= 0 ||
+		pl.Proxy.P50 <= 0 || pl.DirectErrors+pl.GatewayErrors+pl.ProxyErrors != 0 {
+		t.Errorf("latency after pauses: %+v", pl)
 	}
 	if len(rep.Sweep) != len(cfg.Concurrency) {
 		t.Fatalf("sweep has %d steps, want %d", len(rep.Sweep), len(cfg.Concurrency))
@@ -116,7 +122,7 @@ func checkReport(t *testing.T, cfg Config, rep Report, printed string) {
 		t.Errorf("targets: %+v", rep.Targets)
 	}
 	for _, section := range []string{"OpenTracy gateway benchmark", "Latency at 1 client", "Streaming (", "Concurrency sweep",
-		"Memory (", "Targets", "added p50 at 1 client", "minimal proxy", "proxy added", "min. proxy", "no buffering", "idle RSS"} {
+		"Memory (", "Targets", "added p50 at 1 client", "of quiet", "minimal proxy", "proxy added", "min. proxy", "no buffering", "idle RSS"} {
 		if !strings.Contains(printed, section) {
 			t.Errorf("output lacks %q:\n%s", section, printed)
 		}

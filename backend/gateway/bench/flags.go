@@ -30,6 +30,8 @@ func (cfg *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.IntVar(&cfg.LatencyRequests, "latency-requests", cfg.LatencyRequests, "sequential requests per target at 1 client (default 2000)")
+	fs.IntVar(&cfg.PausedRequests, "paused-requests", cfg.PausedRequests, "requests per target at 1 client each after -pause of quiet (default 300; negative skips them)")
+	fs.DurationVar(&cfg.Pause, "pause", cfg.Pause, "quiet before each of the -paused-requests (default 10ms)")
 	fs.DurationVar(&cfg.UpstreamDelay, "upstream-delay", cfg.UpstreamDelay, "fake upstream's processing time in the sweep (default 20ms)")
 	fs.IntVar(&cfg.StreamChunks, "stream-chunks", cfg.StreamChunks, "chunks per streamed answer (default 50)")
 	fs.DurationVar(&cfg.ChunkDelay, "chunk-delay", cfg.ChunkDelay, "fake upstream's pause between chunks (default 2ms)")

@@ -189,11 +189,12 @@ type latencyTarget struct {
 	cpu cpuProbe
 }
 
-// measureLatency sends n sequential requests to each target, rotating which goes first so that
-// drift in the machine's state affects all alike. proxy.c (a MinimalProxy's client) may be nil.
-// A target's process is idle while the others run, so all the CPU time it uses in the loop is
-// charged to its own requests.
-func measureLatency(ctx context.Context, direct, gw, proxy latencyTarget, body []byte, n int) (LatencyResult, error) {
+// measureLatency sends n sequential requests to each target (direct, gateway and, when its
+// client is set, the minimal proxy), rotating which goes first so that drift in the machine's
+// state affects all alike; with pause, each request follows that much quiet. A target's process
+// is idle while the others run, so all the CPU time it uses in the loop is charged to its own
+// requests.
+func measureLatency(ctx context.Context, targets []latencyTarget, body []byte, n int, pause time.Duration) (LatencyResult, error) {
 	type side struct {
 		latencyTarget
 		samples []time.Duration
@@ -201,9 +202,11 @@ func measureLatency(ctx context.Context, direct, gw, proxy latencyTarget, body [
 		cpu0    time.Duration
 		cpuOK   bool
 	}
-	sides := []*side{{latencyTarget: direct}, {latencyTarget: gw}}
-	if proxy.c != nil {
-		sides = append(sides, &side{latencyTarget: proxy})
+	var sides []*side
+	for _, t := range targets {
+		if t.c != nil {
+			sides = append(sides, &side{latencyTarget: t})
+		}
 	}
 	warm := max(n/10, 20)
 	for range warm {
@@ -223,6 +226,9 @@ func measureLatency(ctx context.Context, direct, gw, proxy latencyTarget, body [
 		}
 		for j := range sides {
 			s := sides[(i+j)%len(sides)]
+			if pause > 0 && !sleepCtx(ctx, pause) {
+				return LatencyResult{}, ctx.Err()
+			}
 			d, err := s.c.do(ctx, body)
 			if err != nil {
 				s.errs.add(err)
@@ -240,8 +246,8 @@ func measureLatency(ctx context.Context, direct, gw, proxy latencyTarget, body [
 	}
 	d, g := sides[0], sides[1]
 	r := LatencyResult{
-		Requests: n,
-		Direct:   percentiles(d.samples), Gateway: percentiles(g.samples),
+		Requests: n, Pause: pause,
+		Direct: percentiles(d.samples), Gateway: percentiles(g.samples),
 		DirectErrors: d.errs.n, GatewayErrors: g.errs.n, FirstError: firstOf(d.errs.first, g.errs.first),
 		GatewayCPU: cpuPerRequest(g),
 	}

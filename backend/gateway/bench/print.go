@@ -52,7 +52,11 @@ func pctWidths() []int { return []int{14, 11, 11, 11, 11} }
 
 func (p *printer) latency(r LatencyResult) {
 	p.line("")
-	p.line("Latency at 1 client (upstream delay 0; %d sequential requests per target, interleaved)", r.Requests)
+	if r.Pause > 0 {
+		p.line("Latency at 1 client, each request after %s of quiet (upstream delay 0; %d requests per target, interleaved)", dur(r.Pause), r.Requests)
+	} else {
+		p.line("Latency at 1 client (upstream delay 0; %d sequential requests per target, interleaved)", r.Requests)
+	}
 	p.row(pctWidths(), "", "p50", "p90", "p99", "max")
 	for _, s := range []struct {
 		name string

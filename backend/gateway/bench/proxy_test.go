@@ -155,3 +155,29 @@ func TestRelayMessageStreams(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// With a pause, every request follows that much quiet: the loop takes at least the pauses.
+func TestMeasureLatencyPausesBeforeEachRequest(t *testing.T) {
+	t.Parallel()
+	up, err := StartUpstream("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	body, _ := requestBodies("gpt-4o-mini")
+	a, b := newClient(up.BaseURL(), upstreamKey, 1), newClient(up.BaseURL(), upstreamKey, 1)
+	defer a.close()
+	defer b.close()
+	const n, pause = 5, 20 * time.Millisecond
+	start := time.Now()
+	r, err := measureLatency(t.Context(), []latencyTarget{{c: a}, {c: b}, {}}, body, n, pause)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(start); elapsed < 2*n*pause {
+		t.Errorf("%d requests to each of 2 targets took %v, less than their pauses (%v)", n, elapsed, 2*n*pause)
+	}
+	if r.Pause != pause || r.Requests != n || r.Direct.P50 <= 0 || r.Gateway.P50 <= 0 || r.Proxy != (Percentiles{}) {
+		t.Errorf("result %+v", r)
+	}
+}
