@@ -464,7 +464,7 @@ func runStream(ctx context.Context, cfg Config, up upstreamControl, direct, thro
 	if err := up.set(ctx, 0, cfg.StreamChunks, cfg.ChunkDelay); err != nil {
 		return StreamReport{}, err
 	}
-	sides, err := measureStream(ctx, direct, through, proxy, body, cfg.StreamRequests, cfg.StreamChunks)
+	sides, err := measureStream(ctx, []*client{direct, through, proxy}, body, cfg.StreamRequests, cfg.StreamChunks)
 	if err != nil {
 		return StreamReport{}, fmt.Errorf("streaming scenario: %w", err)
 	}

@@ -346,12 +346,15 @@ func measureLoad(ctx context.Context, c *client, body []byte, conc int, warm, du
 }
 
 // measureStream sends n streaming requests to each target, alternating.
-// measureStream sends n streams to each target in turn, rotating which goes first; proxy (a
-// MinimalProxy's client) may be nil. It returns the direct, gateway and proxy sides.
-func measureStream(ctx context.Context, direct, gw, proxy *client, body []byte, n, chunks int) ([]streamSide, error) {
-	clients := []*client{direct, gw}
-	if proxy != nil {
-		clients = append(clients, proxy)
+// measureStream sends n streams to each target in turn (direct, gateway and, when set, the
+// minimal proxy), rotating which goes first, as measureLatency does. It returns one side per
+// target measured, in that order.
+func measureStream(ctx context.Context, targets []*client, body []byte, n, chunks int) ([]streamSide, error) {
+	var clients []*client
+	for _, c := range targets {
+		if c != nil {
+			clients = append(clients, c)
+		}
 	}
 	for range 2 { // warm-up
 		for _, c := range clients {
